@@ -57,7 +57,7 @@ struct InitContext {
 };
 
 [[noreturn]] void child_fail(SyncChannel& chan, const Error& err) {
-  log::error(err.message);
+  // The parent reports it; logging here too would print it twice.
   (void)chan.send(SyncMsg::error, err.message);
   _exit(1);
 }
@@ -232,6 +232,23 @@ std::vector<CgroupView> cgroup_views(const cgroups::CgroupManager& cg) {
   return views;
 }
 
+// The device nodes every container gets (and the ones it lists) must stay usable
+// whatever the config's device rules deny, as runc and crun arrange.
+void add_default_device_rules(const oci::Spec& spec, oci::Resources& resources) {
+  if (resources.devices.empty()) return;  // no device rules: the cgroup is left open
+  auto allow = [&](const char* type, std::optional<int64_t> major, std::optional<int64_t> minor, const char* access) {
+    resources.devices.push_back({true, type, major, minor, access});
+  };
+  allow("c", std::nullopt, std::nullopt, "m");
+  allow("b", std::nullopt, std::nullopt, "m");
+  for (auto [major, minor] : {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}})
+    allow("c", major, minor, "rwm");
+  allow("c", 136, std::nullopt, "rwm");  // /dev/pts/*
+  if (spec.linux)
+    for (auto& d : spec.linux->devices)
+      if (d.type != "p") allow(d.type == "b" ? "b" : "c", d.major, d.minor, "rwm");
+}
+
 std::string hook_state(const ContainerState& s, Status status) { return oci_state_json(s, status); }
 
 // Undoes a create that failed half-way: kills what was forked, removes the cgroup
@@ -358,6 +375,7 @@ static Result<Launched> launch(const std::string& root, const CreateOptions& opt
   if (!layout) return std::unexpected(layout.error().wrap("detect cgroups"));
   std::string cgroup_path = BERTH_TRY(cgroups::resolve_path(spec.linux ? spec.linux->cgroups_path : "", opts.id));
   oci::Resources resources = spec.linux && spec.linux->resources ? *spec.linux->resources : oci::Resources{};
+  add_default_device_rules(spec, resources);
   BERTH_TRY_VOID(cgroups::writes_for(*layout, resources));  // unsupported controllers fail here, before any change
 
   // From here on, every step is undone by the rollback if a later one fails.

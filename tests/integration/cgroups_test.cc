@@ -126,9 +126,10 @@ TEST_F(CgroupsIntegration, CreateApplyReadBackUpdateDestroy) {
   ASSERT_TRUE(m.apply(r)) << m.apply(r).error().message;
 
   EXPECT_EQ(read_trimmed(file("memory", "memory.limit_in_bytes", "memory.max")), "67108864");
-  if (swap_accounting)
+  if (swap_accounting) {
     EXPECT_EQ(read_trimmed(file("memory", "memory.memsw.limit_in_bytes", "memory.swap.max")),
               v1mem ? "134217728" : "67108864");
+  }
   if (layout_.has_v1("cpu")) {
     EXPECT_EQ(read_trimmed(m.dir("cpu") + "/cpu.shares"), "512");
     EXPECT_EQ(read_trimmed(m.dir("cpu") + "/cpu.cfs_quota_us"), "20000");
@@ -150,7 +151,9 @@ TEST_F(CgroupsIntegration, CreateApplyReadBackUpdateDestroy) {
     r.memory->swap = 512 << 20;  // above the old memsw: memsw must go first
     ASSERT_TRUE(m.apply(r)) << m.apply(r).error().message;
     EXPECT_EQ(read_trimmed(file("memory", "memory.limit_in_bytes", "memory.max")), "268435456");
-    if (v1mem) EXPECT_EQ(read_trimmed(m.dir("memory") + "/memory.memsw.limit_in_bytes"), "536870912");
+    if (v1mem) {
+      EXPECT_EQ(read_trimmed(m.dir("memory") + "/memory.memsw.limit_in_bytes"), "536870912");
+    }
   }
   r = oci::Resources{};
   r.pids_limit = -1;
