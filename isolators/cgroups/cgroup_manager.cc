@@ -179,34 +179,14 @@ Result<CgroupManager> CgroupManager::create(const Layout& layout, const std::str
         }
       }
     }
-    // v2: a controller's files appear in a cgroup only once every ancestor has it in
-    // cgroup.subtree_control. The leaf itself keeps none so it may hold processes.
-    std::set<std::string> wanted;
-    for (const auto& c : layout.unified_controllers)
-      if (!layout.has_v1(c)) wanted.insert(c);
-    if (!layout.unified_mount.empty() && !wanted.empty()) {
-      std::string cur = layout.unified_mount;
-      for (size_t i = 0; i < parts.size(); ++i) {
-        std::set<std::string> want = wanted;
-        if (auto avail = read_file(cur + "/cgroup.controllers")) {
-          std::set<std::string> have;
-          for (auto& c : split(trim(*avail), ' ')) have.insert(c);
-          std::erase_if(want, [&](const std::string& c) { return !have.contains(c); });
-        }
-        if (auto enabled = read_file(cur + "/cgroup.subtree_control")) {
-          for (auto& c : split(trim(*enabled), ' ')) want.erase(c.front() == '+' ? c.substr(1) : c);
-        }
-        if (!want.empty()) {
-          std::string all;
-          for (const auto& c : want) all += (all.empty() ? "+" : " +") + c;
-          if (!m.write(cur, "cgroup.subtree_control", all)) {
-            // One unavailable controller fails the whole write; enable what we can
-            // and let apply() report a limit it cannot set.
-            for (const auto& c : want) (void)m.write(cur, "cgroup.subtree_control", "+" + c);
-          }
-        }
-        cur += "/" + parts[i];
-      }
+    // Pure v2: enable every controller the root offers, as runc does. Hybrid: the
+    // unified hierarchy belongs to the host too; enable only what apply() needs, so an
+    // idle host keeps its controllers free (crun and v1 rebinding rely on that).
+    if (layout.mode == Mode::v2) {
+      std::set<std::string> wanted;
+      for (const auto& c : layout.unified_controllers)
+        if (!layout.has_v1(c)) wanted.insert(c);
+      BERTH_TRY_VOID(m.enable_unified(wanted));
     }
     return {};
   };
@@ -215,6 +195,36 @@ Result<CgroupManager> CgroupManager::create(const Layout& layout, const std::str
     return std::unexpected(r.error());
   }
   return m;
+}
+
+Result<> CgroupManager::enable_unified(const std::set<std::string>& wanted) const {
+  // A controller's files appear in a cgroup only once every ancestor has it in
+  // cgroup.subtree_control. The leaf itself keeps none so it may hold processes.
+  if (layout_.unified_mount.empty() || wanted.empty()) return {};
+  auto parts = split(path_, '/');
+  std::string cur = layout_.unified_mount;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::set<std::string> want = wanted;
+    if (auto avail = read_file(cur + "/cgroup.controllers")) {
+      std::set<std::string> have;
+      for (auto& c : split(trim(*avail), ' ')) have.insert(c);
+      std::erase_if(want, [&](const std::string& c) { return !have.contains(c); });
+    }
+    if (auto enabled = read_file(cur + "/cgroup.subtree_control")) {
+      for (auto& c : split(trim(*enabled), ' ')) want.erase(c.front() == '+' ? c.substr(1) : c);
+    }
+    if (!want.empty()) {
+      std::string all;
+      for (const auto& c : want) all += (all.empty() ? "+" : " +") + c;
+      if (!write(cur, "cgroup.subtree_control", all)) {
+        // One unavailable controller fails the whole write; enable what we can
+        // and let apply() report a limit it cannot set.
+        for (const auto& c : want) (void)write(cur, "cgroup.subtree_control", "+" + c);
+      }
+    }
+    cur += "/" + parts[i];
+  }
+  return {};
 }
 
 Result<> CgroupManager::add_process(pid_t pid) {
@@ -275,6 +285,12 @@ Result<> CgroupManager::apply(const oci::Resources& r) {
       }
     }
     order_v1_memory_writes(writes, current);
+  }
+  if (layout_.mode == Mode::hybrid) {
+    std::set<std::string> needed;
+    for (const auto& w : writes)
+      if (w.v2 && w.controller != "cgroup") needed.insert(w.controller);
+    BERTH_TRY_VOID(enable_unified(needed));
   }
   for (const auto& w : writes) {
     auto res = apply_write(w);

@@ -133,6 +133,7 @@ class CgroupManager {
       : layout_(std::move(layout)), path_(std::move(path)), opts_(opts) {}
   Result<> write(const std::string& dir, const std::string& file, const std::string& value) const;
   Result<> apply_write(const Write& w) const;
+  Result<> enable_unified(const std::set<std::string>& controllers) const;
   std::string freezer_dir(bool* v2) const;
 
   Layout layout_;

@@ -42,9 +42,11 @@ Result<int> parse_signal(const std::string& text) {
     if (name == n) return value;
   if (name == "RTMIN") return SIGRTMIN;
   if (name == "RTMAX") return SIGRTMAX;
-  if (name.starts_with("RTMIN+") && parse_int(std::string_view(name).substr(6), num) && SIGRTMIN + num <= SIGRTMAX)
+  if (name.starts_with("RTMIN+") && parse_int(std::string_view(name).substr(6), num) && num >= 0 &&
+      SIGRTMIN + num <= SIGRTMAX)
     return SIGRTMIN + num;
-  if (name.starts_with("RTMAX-") && parse_int(std::string_view(name).substr(6), num) && SIGRTMAX - num >= SIGRTMIN)
+  if (name.starts_with("RTMAX-") && parse_int(std::string_view(name).substr(6), num) && num >= 0 &&
+      SIGRTMAX - num >= SIGRTMIN)
     return SIGRTMAX - num;
   return invalid("unknown signal \"" + text + "\"");
 }
@@ -68,7 +70,10 @@ Result<int64_t> parse_bytes(const std::string& text) {
     }
     t.pop_back();
   }
-  if (t.empty()) return invalid("invalid size \"" + text + "\"");
+  // Plain decimal only ("1.5"): strtod alone would also take hex, exponents and signs.
+  if (t.empty() || t.find_first_not_of("0123456789.") != std::string::npos || t.front() == '.' ||
+      std::count(t.begin(), t.end(), '.') > 1)
+    return invalid("invalid size \"" + text + "\"");
   char* end = nullptr;
   double value = std::strtod(t.c_str(), &end);
   if (!end || *end != '\0' || value < 0 || !std::isfinite(value)) return invalid("invalid size \"" + text + "\"");

@@ -410,7 +410,8 @@ int main(int argc, char** argv) {
         auto user = cli::parse_user(exec_user);
         if (!user) return report(user.error());
         exec.process.user.uid = user->first;
-        exec.process.user.gid = user->second;
+        // "--user 1000" keeps the container's gid, as runc does.
+        if (exec_user.find(':') != std::string::npos) exec.process.user.gid = user->second;
       }
       if (!exec_gids.empty()) exec.process.user.additional_gids = exec_gids;
       if (exec_nnp) exec.process.no_new_privileges = true;

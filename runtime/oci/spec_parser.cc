@@ -470,7 +470,10 @@ Result<> validate_spec(const Spec& spec, const std::string& bundle_dir) {
   BERTH_TRY_VOID(hook_ok(spec.hooks.poststart, "poststart"));
   BERTH_TRY_VOID(hook_ok(spec.hooks.poststop, "poststop"));
 
-  if (!spec.linux) return {};
+  if (!spec.linux) {
+    if (!spec.hostname.empty() || !spec.domainname.empty()) return invalid("hostname/domainname: need a new uts namespace");
+    return {};
+  }
   const Linux& l = *spec.linux;
   std::set<std::string> seen;
   for (auto& ns : l.namespaces) {
@@ -515,8 +518,11 @@ Result<> validate_spec(const Spec& spec, const std::string& bundle_dir) {
     if (key.empty() || key.find("..") != std::string::npos || key[0] == '/' || key[0] == '.')
       return invalid("linux.sysctl: bad key \"" + key + "\"");
   if (l.resources) BERTH_TRY_VOID(validate_resources(*l.resources));
-  if (!spec.hostname.empty() && !(spec.find_namespace("uts") && spec.find_namespace("uts")->path.empty()))
-    return invalid("hostname: needs a new uts namespace");
+  // Setting either name outside a fresh uts namespace would rename the host (or the
+  // namespace joined by path).
+  bool new_uts = spec.find_namespace("uts") && spec.find_namespace("uts")->path.empty();
+  if (!spec.hostname.empty() && !new_uts) return invalid("hostname: needs a new uts namespace");
+  if (!spec.domainname.empty() && !new_uts) return invalid("domainname: needs a new uts namespace");
   return {};
 }
 

@@ -749,11 +749,13 @@ TEST(CgroupManagerFake, HybridWritesHugetlbToUnified) {
   ASSERT_TRUE(m) << m.error().message;
   EXPECT_EQ(m->dirs().size(), 8u);
   EXPECT_EQ(m->dir("hugetlb"), unified.path() + "/berth/h1");
-  EXPECT_EQ(get(unified.path() + "/cgroup.subtree_control"), "+hugetlb");
+  // Hybrid: the host's unified hierarchy is left alone until a limit needs it.
+  EXPECT_EQ(get(unified.path() + "/cgroup.subtree_control"), "");
   oci::Resources r;
   r.hugepage_limits.push_back({"2MB", 2097152});
   r.pids_limit = 3;
   ASSERT_TRUE(m->apply(r)) << m->apply(r).error().message;
+  EXPECT_EQ(get(unified.path() + "/cgroup.subtree_control"), "+hugetlb");
   EXPECT_EQ(get(unified.path() + "/berth/h1/hugetlb.2MB.max"), "2097152");
   EXPECT_EQ(get(f.m("pids") + "/berth/h1/pids.max"), "3");
   ASSERT_TRUE(m->destroy());
