@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <climits>
 #include <vector>
 
 #include "common/file_util.h"
@@ -62,24 +63,47 @@ Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, m
   }
 }
 
-Result<UniqueFd> make_dirs_in_root(int root_fd, const std::string& path, mode_t mode) {
+namespace {
+
+// Walks `path` inside root creating what is missing. A dangling symlink on the way
+// (an image's "/data -> /srv/data" with no /srv/data yet) is followed: its target,
+// itself taken inside root, is created instead, as the kernel would resolve it.
+Result<UniqueFd> make_dirs_walk(int root_fd, const std::string& path, mode_t mode, int links_left) {
   UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
   if (!cur) return sys_fail("dup root fd");
+  auto parts = split(clean_path("/" + path), '/');
   std::string walked;
-  for (auto& part : split(clean_path("/" + path), '/')) {
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    std::string parent = walked;
     walked += "/" + part;
-    // Each step is resolved in root, so a symlinked component lands inside root.
     auto next = open_in_root(root_fd, walked, O_PATH | O_DIRECTORY);
-    if (!next) {
-      if (next.error().code != ENOENT) return std::unexpected(next.error());
+    if (!next && next.error().code == ENOENT) {
       if (::mkdirat(cur.get(), part.c_str(), mode) != 0 && errno != EEXIST)
         return sys_fail("mkdir " + walked + " in root");
       next = open_in_root(root_fd, walked, O_PATH | O_DIRECTORY);
-      if (!next) return std::unexpected(next.error());
+      if (!next && next.error().code == ENOENT) {
+        char target[PATH_MAX];
+        ssize_t n = ::readlinkat(cur.get(), part.c_str(), target, sizeof target - 1);
+        if (n <= 0) return std::unexpected(next.error());
+        if (links_left <= 0) return fail(ELOOP, "too many symlinks resolving " + path + " in root");
+        target[n] = '\0';
+        std::string rest;
+        for (size_t j = i + 1; j < parts.size(); ++j) rest += "/" + parts[j];
+        std::string redirected = target[0] == '/' ? std::string(target) : parent + "/" + target;
+        return make_dirs_walk(root_fd, redirected + rest, mode, links_left - 1);
+      }
     }
+    if (!next) return std::unexpected(next.error());
     cur = std::move(*next);
   }
   return cur;
+}
+
+}  // namespace
+
+Result<UniqueFd> make_dirs_in_root(int root_fd, const std::string& path, mode_t mode) {
+  return make_dirs_walk(root_fd, path, mode, 40);
 }
 
 Result<UniqueFd> make_target_in_root(int root_fd, const std::string& path, bool is_dir) {

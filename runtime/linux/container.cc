@@ -126,7 +126,7 @@ Result<> Container::start() {
   ::unlink(fifo.c_str());
   auto spec = this->spec();
   if (spec) {
-    auto r = run_hooks(spec->hooks.poststart, "poststart", state_json());
+    auto r = run_hooks(spec->hooks.poststart, "poststart", oci_state_json(state_, status(), false));
     if (!r) log::warn(r.error().message);
   }
   return {};
@@ -165,7 +165,7 @@ Result<> Container::destroy_cgroup_and_state() {
   if (state_.created_done) {
     auto spec = this->spec();
     if (spec && !spec->hooks.poststop.empty()) {
-      auto r = run_hooks(spec->hooks.poststop, "poststop", oci_state_json(state_, Status::stopped));
+      auto r = run_hooks(spec->hooks.poststop, "poststop", oci_state_json(state_, Status::stopped, false));
       if (!r) log::warn(r.error().message);
     }
   }

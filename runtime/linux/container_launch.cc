@@ -249,7 +249,7 @@ void add_default_device_rules(const oci::Spec& spec, oci::Resources& resources) 
       if (d.type != "p") allow(d.type == "b" ? "b" : "c", d.major, d.minor, "rwm");
 }
 
-std::string hook_state(const ContainerState& s, Status status) { return oci_state_json(s, status); }
+std::string hook_state(const ContainerState& s, Status status) { return oci_state_json(s, status, false); }
 
 // Undoes a create that failed half-way: kills what was forked, removes the cgroup
 // and the state directory. Disarmed once the container is recorded as created.
@@ -523,7 +523,7 @@ Result<int> Container::run(const std::string& root, const CreateOptions& opts, c
     return fail(EIO, after->second);
   }
   launched.chan.close();
-  auto poststart = run_hooks(spec.hooks.poststart, "poststart", c.state_json());
+  auto poststart = run_hooks(spec.hooks.poststart, "poststart", oci_state_json(c.state(), c.status(), false));
   if (!poststart) log::warn(poststart.error().message);
   if (run.detach) return 0;
   auto code = supervise(launched.pid, launched.pidfd.get(), launched.console_master.get());

@@ -46,12 +46,12 @@ Result<ContainerState> ContainerState::from_json(const std::string& text) {
   }
 }
 
-std::string oci_state_json(const ContainerState& s, Status status) {
+std::string oci_state_json(const ContainerState& s, Status status, bool pretty) {
   nlohmann::json j = {{"ociVersion", "1.1.0"}, {"id", s.id},         {"status", status_name(status)},
                       {"pid", status == Status::stopped ? 0 : s.pid}, {"bundle", s.bundle},
                       {"rootfs", s.rootfs},    {"created", s.created}, {"owner", ""}};
   j["annotations"] = s.annotations;
-  return j.dump(2);
+  return pretty ? j.dump(2) : j.dump();
 }
 
 unsigned long long process_start_time(pid_t pid) {

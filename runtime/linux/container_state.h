@@ -33,7 +33,8 @@ struct ContainerState {
 
 // The OCI `state` document: ociVersion, id, status, pid, bundle, annotations (+ the
 // rootfs, created and owner fields runc adds).
-std::string oci_state_json(const ContainerState& s, Status status);
+// Pretty for people (`berth state`); compact for hooks, which read it as one line.
+std::string oci_state_json(const ContainerState& s, Status status, bool pretty = true);
 
 // /proc/<pid>/stat field 22; 0 if the process is gone.
 unsigned long long process_start_time(pid_t pid);

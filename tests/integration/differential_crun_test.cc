@@ -506,7 +506,9 @@ class DifferentialCrun : public ::testing::Test {
     EXPECT_TRUE(c.result.ok()) << "crun run failed (" << c.result.status << "): " << c.result.err;
     EXPECT_TRUE(b.result.ok()) << "berth run failed (" << b.result.status << "): " << b.result.err;
     EXPECT_GT(c.lines.size(), 20u) << "crun printed too little:\n" << c.result.out << c.result.err;
-    EXPECT_EQ(b.lines, c.lines) << diff(c.lines, b.lines, "crun", "berth");
+    EXPECT_EQ(b.lines, c.lines) << diff(c.lines, b.lines, "crun", "berth")
+                                << (std::getenv("BERTH_DIFF_RAW") ? "\nraw berth:\n" + b.result.out + "\nraw crun:\n" + c.result.out
+                                                                  : std::string("(BERTH_DIFF_RAW=1 prints the raw outputs)"));
     return b.lines;
   }
 

@@ -92,6 +92,8 @@ void RuntimeTest::SetUp() {
   char tmpl[] = "/tmp/berth-itest.XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   tmp_ = tmpl;
+  // A user-namespaced container's root must be able to walk to its rootfs.
+  ::chmod(tmp_.c_str(), 0755);
   root_ = tmp_ + "/state";
 }
 
@@ -141,6 +143,17 @@ bool RuntimeTest::cgroup_exists(const std::string& id) const {
     if (::stat((std::string("/sys/fs/cgroup/") + c + "/berth/" + id).c_str(), &st) == 0) return true;
   }
   return false;
+}
+
+bool RuntimeTest::alive(int pid, int wait_ms) {
+  for (int waited = 0;; waited += 10) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    bool running = !line.empty() && line.find(") Z") == std::string::npos;
+    if (!running || waited >= wait_ms) return running;
+    ::usleep(10000);
+  }
 }
 
 nlohmann::json RuntimeTest::state(const std::string& id) {

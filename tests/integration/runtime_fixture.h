@@ -40,6 +40,9 @@ class RuntimeTest : public ::testing::Test {
   bool state_dir_exists(const std::string& id) const;
   bool cgroup_exists(const std::string& id) const;
   nlohmann::json state(const std::string& id);
+  // True while `pid` runs (a zombie waiting for the host's init to reap it counts
+  // as gone); waits up to `wait_ms` for it to go.
+  static bool alive(int pid, int wait_ms = 1000);
 
   static std::string rootfs_template_;  // pristine busybox rootfs, copied per bundle
   std::string tmp_;                     // per-test scratch dir

@@ -89,14 +89,19 @@ TEST_F(Isolation, DefaultDevicesAndDeviceCgroup) {
 }
 
 TEST_F(Isolation, PidsLimitStopsForkLoop) {
-  // The shell counts its own successful forks with builtins only: once the limit
-  // is reached it cannot fork a counter either.
-  auto bundle = make_bundle(sh("n=0; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do"
-                               " sleep 30 2>/dev/null & [ $! -gt 0 ] 2>/dev/null && n=$((n+1)); done; echo started=$n"),
-                            [](nlohmann::json& j) { j["linux"]["resources"]["pids"] = {{"limit", 10}}; });
-  auto r = berth({"run", "--bundle", bundle, unique_id("pids")});
-  EXPECT_EQ(r.out, "started=9\n") << "sh itself is one of the 10 pids: " << r.err;
+  auto id = unique_id("pids");
+  auto bundle = make_bundle({"/bin/sleep", "1000"}, [](nlohmann::json& j) { j["linux"]["resources"]["pids"] = {{"limit", 10}}; });
+  ASSERT_EQ(berth({"run", "--detach", "--bundle", bundle, id}).code, 0);
+  // A fork loop from inside: it must stop at the limit, not at 40.
+  auto r = berth({"exec", id, "/bin/sh", "-c", "for i in $(seq 40); do sleep 1000 & done"});
   EXPECT_NE(r.err.find("fork"), std::string::npos) << "the shell reports the refused fork: " << r.err;
+  auto pids = nlohmann::json::parse(berth({"ps", "--format", "json", id}).out);
+  // At the refusal the cgroup held 10: the init, the looping shell and 8 sleeps; the
+  // shell then gave up and exited.
+  EXPECT_EQ(pids.size(), 9u);
+  EXPECT_EQ(read_host("/sys/fs/cgroup/pids/berth/" + id + "/pids.current"), "9\n");
+  auto events = read_host("/sys/fs/cgroup/pids/berth/" + id + "/pids.events");
+  EXPECT_NE(events, "max 0\n") << "the kernel counted refused forks: " << events;
 }
 
 TEST_F(Isolation, CgroupLimitsVisibleInsideAndOutside) {
@@ -160,9 +165,11 @@ TEST_F(Isolation, InitRunsFromSealedCopyNotHostBinary) {
   std::string out = tmp_ + "/exe.txt";
   auto bundle = make_bundle({"/bin/true"}, [&](nlohmann::json& j) {
     j["hooks"]["createContainer"] = {{{"path", "/bin/sh"},
-                                      {"args", {"sh", "-c", "readlink /proc/$PPID/exe > " + out +
-                                                                "; (echo x >> /proc/$PPID/exe) 2>/dev/null && echo WRITABLE >> " + out +
-                                                                " || echo sealed >> " + out}}}};
+                                      {"args", {"sh", "-c",
+                                                "read -r s; pid=$(echo \"$s\" | sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p');"
+                                                "readlink /proc/$pid/exe > " + out +
+                                                    "; (echo x >> /proc/$pid/exe) 2>/dev/null && echo WRITABLE >> " + out +
+                                                    " || echo sealed >> " + out}}}};
   });
   auto r = berth({"run", "--bundle", bundle, unique_id("cve")});
   ASSERT_EQ(r.code, 0) << r.err;
