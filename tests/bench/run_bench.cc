@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -147,6 +148,45 @@ Outcome run_cmd(const std::vector<std::string>& argv, const std::string& err_pat
   o.maxrss_kib = ru.ru_maxrss;
   if (!exited_ok(st)) o.err = read_file(err_path).value_or("");
   return o;
+}
+
+
+// wait4's ru_maxrss is the process's lifetime peak, and a child made by posix_spawn
+// (vfork) or fork starts with the bench's own high-water mark (~4 MiB here): every
+// runtime smaller than the bench would read the same. So a second, untimed measure:
+// stop the runtime at exit (ptrace PTRACE_O_TRACEEXIT) and read VmHWM, the peak of
+// the memory image it exec'd into. Its children (container init, runc init) are not
+// traced.
+long exit_hwm_kib(const std::vector<std::string>& argv) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open("/dev/null", O_RDWR);
+    ::dup2(fd, 0), ::dup2(fd, 1), ::dup2(fd, 2);
+    ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+    ::raise(SIGSTOP);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    _exit(127);
+  }
+  long hwm = 0;
+  int st = 0;
+  if (::waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st)) return 0;
+  ::ptrace(PTRACE_SETOPTIONS, pid, nullptr, reinterpret_cast<void*>(PTRACE_O_TRACEEXIT | PTRACE_O_TRACEEXEC));
+  ::ptrace(PTRACE_CONT, pid, nullptr, nullptr);
+  while (::waitpid(pid, &st, 0) == pid && WIFSTOPPED(st)) {
+    int sig = WSTOPSIG(st);
+    int event = st >> 16;
+    if (event == PTRACE_EVENT_EXIT) {
+      std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status").value_or(""));
+      for (std::string line; std::getline(in, line);)
+        if (line.starts_with("VmHWM:")) hwm = std::atol(line.c_str() + 6);
+    }
+    bool forward = event == 0 && sig != SIGTRAP && sig != SIGSTOP;
+    ::ptrace(PTRACE_CONT, pid, nullptr, reinterpret_cast<void*>(static_cast<long>(forward ? sig : 0)));
+  }
+  return hwm;
 }
 
 // ---------------------------------------------------------------------------
@@ -401,6 +441,7 @@ struct Runtime {
   std::string root;
   std::vector<double> ms;
   long peak_rss = 0;
+  long exit_hwm = 0;  // max VmHWM at exit of run and delete, untimed pass
   int failures = 0;
   std::string first_error;
 };
@@ -560,24 +601,38 @@ int main(int argc, char** argv) {
     if ((i + 1) % 25 == 0) std::fprintf(stderr, "bench: %d/%d\n", i + 1, iterations);
   }
 
+  // Untimed: the runtimes' own peak memory (see exit_hwm_kib), 5 runs each.
+  for (auto& rt : rts) {
+    if (rt.floor || rt.ctr) continue;
+    for (int i = 0; i < 5; ++i) {
+      std::string id = "bench-hwm-" + rt.name + "-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+      rt.exit_hwm = std::max({rt.exit_hwm, exit_hwm_kib({rt.path, "--root", rt.root, "run", "--bundle", bundle, id}),
+                              exit_hwm_kib({rt.path, "--root", rt.root, "delete", "--force", id})});
+    }
+  }
+
   hugetlb.unbind();
 
   const Runtime& b = rts.front();
   double b_mean = mean(b.ms), b_med = percentile(b.ms, 50), b_p95 = percentile(b.ms, 95);
   std::printf("\nberth_bench: %d sequential `run` of /bin/true + `delete --force`, round-robin\n", iterations);
-  std::printf("%-7s %9s %9s %9s %14s %6s   %s\n", "runtime", "mean ms", "median ms", "p95 ms", "peak RSS KiB",
-              "fails", "ratio to berth (mean / median / p95 / RSS)");
+  std::printf("%-7s %9s %9s %9s %14s %10s %6s   %s\n", "runtime", "mean ms", "median ms", "p95 ms", "peak RSS KiB",
+              "VmHWM KiB", "fails", "ratio to berth (mean / median / p95 / RSS / VmHWM)");
   for (const auto& rt : rts) {
     double m = mean(rt.ms), med = percentile(rt.ms, 50), p95 = percentile(rt.ms, 95);
     std::string ratio = rt.name == "berth" ? "-"
                                            : rt.name + "/berth = " + fmt("%.2fx", m / b_mean) + " / " +
                                                  fmt("%.2fx", med / b_med) + " / " + fmt("%.2fx", p95 / b_p95) +
-                                                 " / " + fmt("%.2fx", static_cast<double>(rt.peak_rss) / static_cast<double>(b.peak_rss));
-    std::printf("%-7s %9.2f %9.2f %9.2f %14ld %6d   %s\n", rt.name.c_str(), m, med, p95, rt.peak_rss, rt.failures,
-                ratio.c_str());
+                                                 " / " + fmt("%.2fx", static_cast<double>(rt.peak_rss) / static_cast<double>(b.peak_rss)) +
+                                                 (rt.exit_hwm ? " / " + fmt("%.2fx", static_cast<double>(rt.exit_hwm) / static_cast<double>(b.exit_hwm)) : "");
+    std::string hwm = rt.exit_hwm ? std::to_string(rt.exit_hwm) : "-";
+    std::printf("%-7s %9.2f %9.2f %9.2f %14ld %10s %6d   %s\n", rt.name.c_str(), m, med, p95, rt.peak_rss, hwm.c_str(),
+                rt.failures, ratio.c_str());
   }
   std::printf("floor = clone(NEWPID|NEWNET|NEWIPC|NEWUTS|NEWNS) + chroot + exec /bin/true in the bench itself\n");
-  std::printf("peak RSS = max ru_maxrss (wait4) of the runtime's run and delete processes; for ctr it is the client only\n");
+  std::printf("peak RSS = max ru_maxrss (wait4) of the runtime's run and delete processes; for ctr it is the client only;\n"
+              "  it starts at the bench's own high-water mark (vfork), so it is a floor, not the runtime's size\n");
+  std::printf("VmHWM = the runtime process's own peak at exit (ptrace exit stop), max over 5 untimed run+delete\n");
   int rc = 0;
   for (const auto& rt : rts) {
     if (rt.failures) {
