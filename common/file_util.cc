@@ -45,7 +45,7 @@ Result<> write_existing(const std::string& path, std::string_view data) {
   return {};
 }
 
-Result<> write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
+Result<> write_file_atomic(const std::string& path, std::string_view data, mode_t mode, Durability durability) {
   std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd) return sys_fail("create " + tmp);
@@ -60,7 +60,7 @@ Result<> write_file_atomic(const std::string& path, std::string_view data, mode_
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) {
+  if (durability == Durability::durable && ::fsync(fd.get()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     return sys_fail("fsync " + tmp, err);

@@ -18,8 +18,13 @@ Result<std::string> read_file_at(int dirfd, const std::string& path);
 // no truncate, one write() so the kernel sees one value.
 Result<> write_existing(const std::string& path, std::string_view data);
 
-// Crash-safe replace: write to a temp file in the same directory, fsync, rename.
-Result<> write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0600);
+// Readers see the old content or the new, never a mix: write a temp file in the same
+// directory, then rename. `durable` adds an fsync before the rename, for data that
+// must survive power loss; runtime state under /run does not (it is void after a
+// reboot anyway), and an fsync there costs milliseconds on a disk-backed /run.
+enum class Durability { volatile_state, durable };
+Result<> write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0600,
+                           Durability durability = Durability::volatile_state);
 
 // mkdir -p; existing directories are fine.
 Result<> make_dirs(const std::string& path, mode_t mode = 0755);

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "tests/integration/runtime_fixture.h"
 
@@ -159,24 +160,38 @@ TEST_F(Isolation, NoHostFdLeaksAndPreserveFds) {
   EXPECT_EQ(p.out, read_host("/etc/hostname"));
 }
 
-TEST_F(Isolation, InitRunsFromSealedCopyNotHostBinary) {
-  // CVE-2019-5736: a createContainer hook runs as a child of the container init
-  // before exec; the init's /proc/<pid>/exe must be a sealed memfd, not berth on disk.
-  std::string out = tmp_ + "/exe.txt";
+TEST_F(Isolation, InitBinaryCannotBeRewrittenThroughProcExe) {
+  // CVE-2019-5736: grab the container init's /proc/<pid>/exe while it still runs
+  // berth code (a createContainer hook holds it), wait until no berth process runs,
+  // then reopen that file for writing, as the exploit did.
+  std::string pid_file = tmp_ + "/init.pid";
   auto bundle = make_bundle({"/bin/true"}, [&](nlohmann::json& j) {
     j["hooks"]["createContainer"] = {{{"path", "/bin/sh"},
                                       {"args", {"sh", "-c",
-                                                "read -r s; pid=$(echo \"$s\" | sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p');"
-                                                "readlink /proc/$pid/exe > " + out +
-                                                    "; (echo x >> /proc/$pid/exe) 2>/dev/null && echo WRITABLE >> " + out +
-                                                    " || echo sealed >> " + out}}}};
+                                                "read -r s; echo \"$s\" | sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' > " +
+                                                    pid_file + ".tmp; mv " + pid_file + ".tmp " + pid_file + "; sleep 1"}}}};
   });
-  auto r = berth({"run", "--bundle", bundle, unique_id("cve")});
-  ASSERT_EQ(r.code, 0) << r.err;
-  auto text = read_host(out);
-  EXPECT_NE(text.find("/memfd:berth"), std::string::npos) << text;
-  EXPECT_NE(text.find("sealed"), std::string::npos) << text;
-  EXPECT_EQ(text.find(BERTH_BINARY), std::string::npos) << text;
+  RunResult run;
+  std::thread runner([&] { run = berth({"run", "--bundle", bundle, unique_id("cve")}); });
+  int exe_fd = -1;
+  for (int i = 0; i < 300 && exe_fd < 0; ++i) {
+    std::ifstream in(pid_file);
+    int pid = 0;
+    if (in >> pid && pid > 0) exe_fd = ::open(("/proc/" + std::to_string(pid) + "/exe").c_str(), O_RDONLY | O_CLOEXEC);
+    if (exe_fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  runner.join();
+  ASSERT_EQ(run.code, 0) << run.err;
+  ASSERT_GE(exe_fd, 0) << "could not catch the init before exec";
+  int seals = ::fcntl(exe_fd, F_GET_SEALS);
+  bool sealed_memfd = seals >= 0 && (seals & F_SEAL_WRITE);
+  errno = 0;
+  int writable = ::open(("/proc/self/fd/" + std::to_string(exe_fd)).c_str(), O_WRONLY | O_CLOEXEC);
+  int err = errno;
+  if (writable >= 0) ::close(writable);
+  ::close(exe_fd);
+  EXPECT_LT(writable, 0) << "the binary the container init ran from is writable once berth has exited";
+  EXPECT_TRUE(err == EROFS || sealed_memfd) << "expected a read-only view or a sealed memfd, got errno " << err;
 }
 
 TEST_F(Isolation, MountDestinationCannotEscapeThroughSymlink) {
