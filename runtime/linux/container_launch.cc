@@ -54,7 +54,35 @@ struct InitContext {
   bool new_user_unshare = false;
   bool new_user = false;
   bool hooks_roundtrip = false;
+  bool in_cgroup = false;  // child side: cgroup_joined seen
 };
+
+// The parent attaches the child to its cgroups while the child already builds its
+// rootfs: the first cgroup.procs write waits out an RCU grace period (milliseconds),
+// and nothing in mount setup needs the cgroup. cgroup_joined can therefore arrive
+// between any two messages; these two helpers absorb it.
+Result<std::string> child_expect(InitContext& ctx, SyncMsg type) {
+  for (;;) {
+    auto [got, payload] = BERTH_TRY(ctx.chan->receive());
+    if (got == SyncMsg::cgroup_joined) {
+      ctx.in_cgroup = true;
+      if (type == SyncMsg::cgroup_joined) return payload;
+      continue;
+    }
+    if (got == SyncMsg::error) return fail(EIO, payload);
+    if (got != type) return fail(EPROTO, std::string("unexpected sync message '") + static_cast<char>(got) + "'");
+    return payload;
+  }
+}
+
+// Everything that forks, unshares the cgroup namespace or lets others see the
+// process (hooks, ready) waits until it is in its cgroups.
+Result<> child_await_cgroup(InitContext& ctx) {
+  if (ctx.in_cgroup) return {};
+  BERTH_TRY(child_expect(ctx, SyncMsg::cgroup_joined));
+  ctx.in_cgroup = true;
+  return {};
+}
 
 [[noreturn]] void child_fail(SyncChannel& chan, const Error& err) {
   // The parent reports it; logging here too would print it twice.
@@ -86,7 +114,7 @@ void become_ns_root() {
 [[noreturn]] void container_init(InitContext& ctx) {
   SyncChannel& chan = *ctx.chan;
   ::umask(0);
-  CHILD_TRY(chan, chan.expect(SyncMsg::go));
+  CHILD_TRY(chan, child_expect(ctx, SyncMsg::go));
   if (ctx.new_user && !ctx.new_user_unshare) become_ns_root();
   for (auto& [fd, flag] : ctx.joins)
     if (::setns(fd, flag) != 0) child_fail(chan, Error{errno, std::string("join namespace: ") + std::strerror(errno)});
@@ -94,9 +122,10 @@ void become_ns_root() {
     child_fail(chan, Error{errno, std::string("unshare namespaces: ") + std::strerror(errno)});
   if (ctx.new_user_unshare) {
     CHILD_TRY(chan, chan.send(SyncMsg::need_id_maps));
-    CHILD_TRY(chan, chan.expect(SyncMsg::id_maps_done));
+    CHILD_TRY(chan, child_expect(ctx, SyncMsg::id_maps_done));
     become_ns_root();
   }
+  if (ctx.fork_for_init || ctx.new_cgroup) CHILD_TRY(chan, child_await_cgroup(ctx));
   if (ctx.fork_for_init) {
     if (ctx.new_time) {
       if (::unshare(CLONE_NEWTIME) != 0) child_fail(chan, Error{errno, "unshare time namespace: " + std::string(std::strerror(errno))});
@@ -127,8 +156,9 @@ void become_ns_root() {
   if (!rootfd) child_fail(chan, rootfd.error());
   std::string state_json;
   if (ctx.hooks_roundtrip) {
+    CHILD_TRY(chan, child_await_cgroup(ctx));
     CHILD_TRY(chan, chan.send(SyncMsg::run_hooks));
-    auto payload = chan.expect(SyncMsg::hooks_done);
+    auto payload = child_expect(ctx, SyncMsg::hooks_done);
     if (!payload) child_fail(chan, payload.error());
     state_json = *payload;
     CHILD_TRY(chan, run_hooks(ctx.spec->hooks.create_container, "createContainer", state_json));
@@ -144,6 +174,7 @@ void become_ns_root() {
   if (ctx.console_fd >= 0) ::close(ctx.console_fd);
   CHILD_TRY(chan, finish_rootfs(ctx.rootfs));
   CHILD_TRY(chan, find_executable(ctx.process));
+  CHILD_TRY(chan, child_await_cgroup(ctx));
   if (ctx.process.seccomp && ctx.process.seccomp->wants_listener) {
     auto fd = load_seccomp_early(ctx.process);
     if (!fd) child_fail(chan, fd.error());
@@ -436,10 +467,18 @@ static Result<Launched> launch(const std::string& root, const CreateOptions& opt
   console_theirs.reset();
 
   pid_t init = child;
-  if (auto r = rollback->cgroup->add_process(child); !r) return std::unexpected(r.error().wrap("join cgroup"));
   if (spec.process->oom_score_adj) write_oom_score_adj(child, *spec.process->oom_score_adj);
   if (direct && ctx.new_user) BERTH_TRY_VOID(write_id_maps(child, *spec.linux));
-  BERTH_TRY_VOID(ours.send(SyncMsg::go));
+  // The child works on while we attach it; if it failed meanwhile, its own error
+  // message is waiting on the channel and says more than our broken pipe.
+  auto child_error_or = [&](const Error& ours_err) -> Error {
+    auto msg = ours.receive();
+    if (msg && msg->first == SyncMsg::error) return Error{EIO, msg->second};
+    return ours_err;
+  };
+  if (auto r = ours.send(SyncMsg::go); !r) return std::unexpected(child_error_or(r.error()));
+  if (auto r = rollback->cgroup->add_process(child); !r) return std::unexpected(child_error_or(r.error().wrap("join cgroup")));
+  if (auto r = ours.send(SyncMsg::cgroup_joined); !r) return std::unexpected(child_error_or(r.error()));
 
   for (bool ready = false; !ready;) {
     auto msg = ours.receive();

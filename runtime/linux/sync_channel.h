@@ -12,7 +12,8 @@
 namespace berth {
 
 enum class SyncMsg : char {
-  go = 'g',              // parent -> child: cgroup joined, id maps written
+  go = 'g',              // parent -> child: id maps written, start building the container
+  cgroup_joined = 'c',   // parent -> child: the child is in its cgroups (may arrive late)
   need_id_maps = 'm',    // child -> parent: unshared a user namespace, write maps for me
   id_maps_done = 'M',
   init_pid = 'p',        // child -> parent: the real init is this (host) pid
