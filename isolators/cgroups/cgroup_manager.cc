@@ -227,6 +227,24 @@ Result<> CgroupManager::enable_unified(const std::set<std::string>& wanted) cons
   return {};
 }
 
+Result<> CgroupManager::join_v1_as_current_thread() const {
+  std::set<std::string> seen;
+  for (const auto& [controller, mount] : layout_.v1_mounts) {
+    if (!seen.insert(mount).second) continue;
+    auto r = write(mount + path_, "tasks", "0");
+    if (!r) return std::unexpected(r.error().wrap("join cgroup"));
+  }
+  return {};
+}
+
+Result<UniqueFd> CgroupManager::unified_dir_fd() const {
+  if (layout_.unified_mount.empty()) return UniqueFd();
+  std::string d = layout_.unified_mount + path_;
+  UniqueFd fd(::open(d.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return sys_fail("open " + d);
+  return fd;
+}
+
 Result<> CgroupManager::add_process(pid_t pid) {
   for (const auto& d : dirs()) {
     auto r = write(d, "cgroup.procs", std::to_string(pid));

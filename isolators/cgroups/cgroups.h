@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/unique_fd.h"
 #include "runtime/oci/spec.h"
 
 namespace berth::cgroups {
@@ -103,6 +104,14 @@ class CgroupManager {
   static CgroupManager open(const Layout&, const std::string& path, Options);
 
   Result<> add_process(pid_t pid);  // cgroup.procs in every hierarchy
+  // The calling thread joins every v1 hierarchy by writing "0" to its tasks file. In
+  // a single-threaded process that moves the whole process, and unlike add_process()
+  // it skips the kernel's global threadgroup lock, whose first writer waits out an RCU
+  // grace period (~10 ms here). The unified hierarchy is joined at birth instead:
+  // clone3(CLONE_INTO_CGROUP) with unified_dir_fd().
+  Result<> join_v1_as_current_thread() const;
+  // O_PATH fd on this cgroup's unified dir; -1 in an fd-less UniqueFd if none.
+  Result<UniqueFd> unified_dir_fd() const;
   // Initial limits and live update; see writes_for() for routing. v1 memory limit and
   // memsw are ordered so memsw >= limit holds after each write. Device rules: v1
   // devices writes, or (devices not in v1) a BPF program on the unified dir.

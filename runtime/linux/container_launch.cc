@@ -55,6 +55,9 @@ struct InitContext {
   bool new_user = false;
   bool hooks_roundtrip = false;
   bool in_cgroup = false;  // child side: cgroup_joined seen
+  // The child joins its v1 cgroups itself (and was born in the unified one).
+  bool self_attach = false;
+  const cgroups::CgroupManager* cgroup = nullptr;
 };
 
 // The parent attaches the child to its cgroups while the child already builds its
@@ -115,6 +118,10 @@ void become_ns_root() {
   SyncChannel& chan = *ctx.chan;
   ::umask(0);
   CHILD_TRY(chan, child_expect(ctx, SyncMsg::go));
+  if (ctx.self_attach) {
+    CHILD_TRY(chan, ctx.cgroup->join_v1_as_current_thread());
+    ctx.in_cgroup = true;
+  }
   if (ctx.new_user && !ctx.new_user_unshare) become_ns_root();
   for (auto& [fd, flag] : ctx.joins)
     if (::setns(fd, flag) != 0) child_fail(chan, Error{errno, std::string("join namespace: ") + std::strerror(errno)});
@@ -318,11 +325,15 @@ struct Launched {
   std::unique_ptr<CreateRollback> rollback;
 };
 
-pid_t clone3_with_pidfd(uint64_t flags, int* pidfd) {
+pid_t clone3_with_pidfd(uint64_t flags, int* pidfd, int cgroup_fd) {
   clone_args args{};
   args.flags = flags | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<uint64_t>(pidfd);
   args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
   return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
 }
 
@@ -452,10 +463,22 @@ static Result<Launched> launch(const std::string& root, const CreateOptions& opt
     ctx.console_fd = console_theirs.get();
   }
 
+  // Fast attach (the usual case): born in the unified cgroup, joins v1 itself. A
+  // child in a new user namespace cannot write host cgroup files once it is root
+  // there, so that case (and any clone3 refusing CLONE_INTO_CGROUP) takes the
+  // parent-side attach.
+  ctx.cgroup = &*rollback->cgroup;
+  ctx.self_attach = !spec.find_namespace("user");
+  UniqueFd unified_fd;
+  if (ctx.self_attach) unified_fd = BERTH_TRY(rollback->cgroup->unified_dir_fd());
   auto [ours, theirs] = BERTH_TRY(SyncChannel::make_pair());
   ctx.chan = &theirs;
   int pidfd_raw = -1;
-  pid_t child = clone3_with_pidfd(clone_flags, &pidfd_raw);
+  pid_t child = clone3_with_pidfd(clone_flags, &pidfd_raw, ctx.self_attach ? unified_fd.get() : -1);
+  if (child < 0 && ctx.self_attach && unified_fd) {
+    ctx.self_attach = false;
+    child = clone3_with_pidfd(clone_flags, &pidfd_raw, -1);
+  }
   if (child < 0) return sys_fail("clone container init");
   if (child == 0) {
     ours.close();
@@ -477,8 +500,11 @@ static Result<Launched> launch(const std::string& root, const CreateOptions& opt
     return ours_err;
   };
   if (auto r = ours.send(SyncMsg::go); !r) return std::unexpected(child_error_or(r.error()));
-  if (auto r = rollback->cgroup->add_process(child); !r) return std::unexpected(child_error_or(r.error().wrap("join cgroup")));
-  if (auto r = ours.send(SyncMsg::cgroup_joined); !r) return std::unexpected(child_error_or(r.error()));
+  if (!ctx.self_attach) {
+    if (auto r = rollback->cgroup->add_process(child); !r)
+      return std::unexpected(child_error_or(r.error().wrap("join cgroup")));
+    if (auto r = ours.send(SyncMsg::cgroup_joined); !r) return std::unexpected(child_error_or(r.error()));
+  }
 
   for (bool ready = false; !ready;) {
     auto msg = ours.receive();
