@@ -199,6 +199,9 @@ Result<> setup_dev(const RootfsPlan& plan, int root_fd) {
     if (std::string_view(name) == "ptmx") ::unlinkat(dev.get(), name, 0);
     if (::symlinkat(target, dev.get(), name) != 0 && errno != EEXIST) return sys_fail(std::string("symlink /dev/") + name);
   }
+  // runc's /dev/core, where the kernel has a /proc/kcore for it to point at.
+  if (::access("/proc/kcore", F_OK) == 0 && ::symlinkat("/proc/kcore", dev.get(), "core") != 0 && errno != EEXIST)
+    return sys_fail("symlink /dev/core");
   return {};
 }
 
