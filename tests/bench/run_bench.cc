@@ -44,6 +44,8 @@
 
 extern char** environ;
 
+#include "tests/support/hugetlb_v1_binding.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -76,13 +78,6 @@ std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   while (!s.empty() && s.front() == ' ') s.erase(0, 1);
   return s;
-}
-
-std::vector<std::string> split_ws(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
 }
 
 std::optional<std::string> find_in_path(const std::string& name) {
@@ -188,174 +183,6 @@ long exit_hwm_kib(const std::vector<std::string>& argv) {
   }
   return hwm;
 }
-
-// ---------------------------------------------------------------------------
-// hugetlb rebinding (DESIGN.md, Testing): Debian's crun 1.8 refuses the hybrid
-// layout while the v2 hierarchy holds a controller; here v2 holds hugetlb only, so
-// hugetlb moves to a v1 hierarchy for the run and back at the end.
-
-constexpr const char* kUnified = "/sys/fs/cgroup/unified";
-constexpr const char* kHugetlbV1 = "/sys/fs/cgroup/hugetlb";
-
-bool hugetlb_on_v1() {
-  auto mi = read_file("/proc/self/mountinfo");
-  if (!mi) return false;
-  std::istringstream in(*mi);
-  for (std::string line; std::getline(in, line);) {
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    auto f = split_ws(line.substr(dash + 3));
-    if (f.size() >= 3 && f[0] == "cgroup" && ("," + f[2] + ",").find(",hugetlb,") != std::string::npos) return true;
-  }
-  return false;
-}
-
-// /proc/cgroups: "hugetlb <hierarchy id> <num cgroups, dying ones included> <enabled>".
-std::optional<std::vector<long>> hugetlb_row() {
-  auto text = read_file("/proc/cgroups");
-  if (!text) return std::nullopt;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto f = split_ws(line);
-    if (f.size() >= 4 && f[0] == "hugetlb") return std::vector<long>{std::atol(f[1].c_str()), std::atol(f[2].c_str())};
-  }
-  return std::nullopt;
-}
-std::optional<long> hugetlb_hierarchy() {
-  auto r = hugetlb_row();
-  return r ? std::optional<long>((*r)[0]) : std::nullopt;
-}
-std::optional<long> hugetlb_cgroups() {
-  auto r = hugetlb_row();
-  return r ? std::optional<long>((*r)[1]) : std::nullopt;
-}
-
-bool subtree_has_procs(const fs::path& dir) {
-  std::error_code ec;
-  if (trim(read_file((dir / "cgroup.procs").string()).value_or("x")) != "") return true;
-  for (auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_directory(ec) && !e.is_symlink(ec) && subtree_has_procs(e.path())) return true;
-  return false;
-}
-
-// Removes the empty (no process anywhere below) child cgroups of root, deepest first.
-void remove_empty_children(const fs::path& root, std::vector<std::string>& log) {
-  std::error_code ec;
-  std::vector<fs::path> dirs;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (it->is_directory(ec) && !it->is_symlink(ec)) dirs.push_back(it->path());
-  std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
-    return std::distance(a.begin(), a.end()) > std::distance(b.begin(), b.end());
-  });
-  for (auto& d : dirs) {
-    if (subtree_has_procs(d)) continue;
-    if (::rmdir(d.c_str()) == 0) log.push_back("removed leftover cgroup " + d.string());
-  }
-}
-
-// Why hugetlb cannot leave v2: the v2 cgroups holding processes (their hugetlb css,
-// live or dying, pins the controller) and cgroup.stat's dying count.
-std::string v2_hugetlb_holders() {
-  std::vector<std::string> busy;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(kUnified, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_directory(ec)) continue;
-    auto procs = read_file((it->path() / "cgroup.procs").string());
-    if (procs && !procs->empty()) busy.push_back(it->path().string());
-  }
-  std::string dying;
-  std::istringstream stat(read_file(std::string(kUnified) + "/cgroup.stat").value_or(""));
-  for (std::string l; std::getline(stat, l);)
-    if (l.starts_with("nr_dying_subsys_hugetlb ")) dying = l.substr(24);
-  std::string out = "v2 cgroups with processes: ";
-  for (size_t i = 0; i < busy.size(); ++i) out += (i ? ", " : "") + busy[i];
-  if (busy.empty()) out += "none";
-  return out + "; dying hugetlb csses: " + (dying.empty() ? "?" : dying);
-}
-
-struct HugetlbRebind {
-  bool mounted = false, created_dir = false, root_had_hugetlb = false;
-
-  // Returns "" on success (or when nothing is needed), else why it failed.
-  std::string bind() {
-    if (hugetlb_on_v1()) return "";
-    if (!fs::exists(std::string(kUnified) + "/cgroup.controllers")) return "";  // no hybrid v2 hierarchy
-    auto ctl = split_ws(read_file(std::string(kUnified) + "/cgroup.controllers").value_or(""));
-    if (std::find(ctl.begin(), ctl.end(), "hugetlb") == ctl.end()) return "";
-    // A process in a v2 cgroup pins a hugetlb css there: the rebinding would fail
-    // after all, and toggling the host's controllers would only disturb whoever owns
-    // that cgroup. Leave everything as it is.
-    if (auto holders = v2_hugetlb_holders(); holders.find("processes: none;") == std::string::npos)
-      return "a v2 cgroup holds processes, so hugetlb cannot leave v2 (" + holders + ")";
-    std::vector<std::string> log;
-    remove_empty_children(kUnified, log);
-    for (auto& l : log) say("bench: " + l);
-    auto sc = split_ws(read_file(std::string(kUnified) + "/cgroup.subtree_control").value_or(""));
-    root_had_hugetlb = std::find(sc.begin(), sc.end(), "hugetlb") != sc.end();
-    if (root_had_hugetlb && !write_file(std::string(kUnified) + "/cgroup.subtree_control", "-hugetlb"))
-      return std::string("write -hugetlb to ") + kUnified + "/cgroup.subtree_control: " + std::strerror(errno) +
-             " (a v2 cgroup with processes still uses hugetlb?)";
-    if (::mkdir(kHugetlbV1, 0755) == 0) created_dir = true;
-    else if (errno != EEXIST) return std::string("mkdir ") + kHugetlbV1 + ": " + std::strerror(errno);
-    // The v2 css of hugetlb goes away asynchronously after -hugetlb: EBUSY for a while.
-    int err = 0;
-    for (int i = 0; i < 100; ++i) {
-      if (::mount("cgroup", kHugetlbV1, "cgroup", 0, "hugetlb") == 0) {
-        mounted = true;
-        return "";
-      }
-      err = errno;
-      if (err != EBUSY) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    std::string why = std::string("mount -t cgroup -o hugetlb cgroup ") + kHugetlbV1 + ": " + std::strerror(err) +
-                      (err == EBUSY ? " (a v2 cgroup still has hugetlb; " + v2_hugetlb_holders() + ")" : "");
-    unbind();
-    return why;
-  }
-
-  void unbind() {
-    // A v1 hierarchy is destroyed at umount only if it has no child cgroup then, dying
-    // ones included (they linger a moment after rmdir); otherwise it stays alive,
-    // unmounted, and keeps hugetlb from v2. So: remove the children, wait for
-    // /proc/cgroups to count the root alone, unmount, and if hugetlb is still bound
-    // to a v1 hierarchy, mount it again and retry.
-    for (int attempt = 0; mounted && attempt < 5; ++attempt) {
-      if (attempt > 0 && ::mount("cgroup", kHugetlbV1, "cgroup", 0, "hugetlb") != 0) break;
-      std::vector<std::string> log;
-      remove_empty_children(kHugetlbV1, log);
-      for (int i = 0; i < 100 && hugetlb_cgroups().value_or(0) > 1; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      bool ok = false;
-      for (int i = 0; i < 40 && !ok; ++i) {
-        ok = ::umount2(kHugetlbV1, 0) == 0;
-        if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      if (!ok) break;
-      for (int i = 0; i < 50 && hugetlb_hierarchy().value_or(0) != 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      mounted = hugetlb_hierarchy().value_or(0) != 0;
-    }
-    if (mounted) {
-      say(std::string("bench: WARNING: cannot give hugetlb back to cgroup v2 (") + kHugetlbV1 +
-          " keeps child cgroups or is busy); it stays on a v1 hierarchy");
-      return;
-    }
-    if (!mounted && created_dir) {
-      ::rmdir(kHugetlbV1);
-      created_dir = false;
-    }
-    if (!mounted && root_had_hugetlb) {
-      bool ok = false;
-      for (int i = 0; i < 40 && !ok; ++i) {
-        ok = write_file(std::string(kUnified) + "/cgroup.subtree_control", "+hugetlb");
-        if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      if (!ok) say(std::string("bench: WARNING: cannot re-enable hugetlb in ") + kUnified + "/cgroup.subtree_control");
-      root_had_hugetlb = false;
-    }
-  }
-};
 
 // ---------------------------------------------------------------------------
 // The bundle: busybox-static + the runtime's default spec running /bin/true.
@@ -564,14 +391,14 @@ int main(int argc, char** argv) {
     fs::create_directories(rt.root);
   }
 
-  HugetlbRebind hugetlb;
+  berth::testing::HugetlbV1Binding hugetlb;
   bool has_crun = std::any_of(rts.begin(), rts.end(), [](auto& r) { return r.name == "crun"; });
   if (has_crun) {
     if (auto why = hugetlb.bind(); !why.empty()) {
       say("bench: ********** SKIPPING crun: cannot bind hugetlb to a v1 hierarchy: " + why + " **********");
       std::erase_if(rts, [](auto& r) { return r.name == "crun"; });
-    } else if (hugetlb.mounted) {
-      say(std::string("bench: hugetlb bound to ") + kHugetlbV1 + " for crun (undone at the end)");
+    } else if (hugetlb.bound()) {
+      say(std::string("bench: hugetlb bound to ") + hugetlb.v1_mountpoint() + " for crun (undone at the end)");
     }
   }
 
@@ -582,7 +409,7 @@ int main(int argc, char** argv) {
       one_iteration(probe, bundle, tmp, 0);
       say("bench: ********** SKIPPING " + it->name + ": warm-up run failed: " + probe.first_error + " **********");
       if (it->name == "berth") {
-        hugetlb.unbind();
+        if (auto left = hugetlb.unbind(); !left.empty()) say("bench: WARNING: " + left);
         if (!keep) fs::remove_all(tmp);
         return 1;
       }
@@ -611,7 +438,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  hugetlb.unbind();
+  if (auto left = hugetlb.unbind(); !left.empty()) say("bench: WARNING: " + left);
 
   const Runtime& b = rts.front();
   double b_mean = mean(b.ms), b_med = percentile(b.ms, 50), b_p95 = percentile(b.ms, 95);
