@@ -396,7 +396,7 @@ int main(int argc, char** argv) {
       exec.process = *p;
     } else {
       // As runc: start from the container's own process settings, then apply flags.
-      exec.process = *spec->process;
+      exec.process = *(*spec)->process;
       exec.process.args = c_exec->remaining();
       if (exec.process.args.empty()) return report(Error{EINVAL, "exec: no command given"});
       exec.process.terminal = exec_tty;

@@ -94,10 +94,12 @@ Status Container::status() const {
   return Status::running;
 }
 
-Result<oci::Spec> Container::spec() const {
+Result<std::shared_ptr<const oci::Spec>> Container::spec() const {
+  if (spec_) return spec_;
   auto text = read_file(dir_ + "/config.json");
   if (!text) return std::unexpected(text.error().wrap("container " + state_.id));
-  return oci::parse_spec(*text);
+  spec_ = std::make_shared<const oci::Spec>(BERTH_TRY(oci::parse_spec(*text)));
+  return spec_;
 }
 
 Result<> Container::start() {
@@ -126,7 +128,7 @@ Result<> Container::start() {
   ::unlink(fifo.c_str());
   auto spec = this->spec();
   if (spec) {
-    auto r = run_hooks(spec->hooks.poststart, "poststart", oci_state_json(state_, status(), false));
+    auto r = run_hooks((*spec)->hooks.poststart, "poststart", oci_state_json(state_, status(), false));
     if (!r) log::warn(r.error().message);
   }
   return {};
@@ -164,8 +166,8 @@ Result<> Container::destroy_cgroup_and_state() {
   }
   if (state_.created_done) {
     auto spec = this->spec();
-    if (spec && !spec->hooks.poststop.empty()) {
-      auto r = run_hooks(spec->hooks.poststop, "poststop", oci_state_json(state_, Status::stopped, false));
+    if (spec && !(*spec)->hooks.poststop.empty()) {
+      auto r = run_hooks((*spec)->hooks.poststop, "poststop", oci_state_json(state_, Status::stopped, false));
       if (!r) log::warn(r.error().message);
     }
   }

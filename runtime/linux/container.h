@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,14 +63,17 @@ class Container {
   Result<std::vector<pid_t>> pids() const;
   // Foreground: the process's exit code. Detached: 0 once it runs.
   Result<int> exec(const ExecOptions& opts);
-  Result<oci::Spec> spec() const;
+  // The config the container was created from (parsed once, then kept).
+  Result<std::shared_ptr<const oci::Spec>> spec() const;
 
  private:
+  friend struct ContainerLaunch;
   Container(std::string dir, ContainerState state) : dir_(std::move(dir)), state_(std::move(state)) {}
   Result<> destroy_cgroup_and_state();
 
   std::string dir_;
   ContainerState state_;
+  mutable std::shared_ptr<const oci::Spec> spec_;
 };
 
 // Container ids are single path components made of [A-Za-z0-9_.+-].

@@ -63,7 +63,8 @@ namespace {
 Result<int> Container::exec(const ExecOptions& opts) {
   Status s = status();
   if (s != Status::running) return fail(EINVAL, "cannot exec in container \"" + state_.id + "\" in state " + status_name(s));
-  auto spec = BERTH_TRY(this->spec());
+  auto spec_ptr = BERTH_TRY(this->spec());
+  const oci::Spec& spec = *spec_ptr;
   auto plan = BERTH_TRY(plan_process(opts.process, spec.linux ? spec.linux->seccomp : std::nullopt));
   plan.preserve_fds = opts.preserve_fds;
   if (plan.terminal && opts.console_socket.empty() && opts.detach)

@@ -339,6 +339,11 @@ pid_t clone3_with_pidfd(uint64_t flags, int* pidfd, int cgroup_fd) {
 
 }  // namespace
 
+// Hands the spec launch() already parsed to the Container it returns.
+struct ContainerLaunch {
+  static void keep_spec(Container& c, std::shared_ptr<const oci::Spec> spec) { c.spec_ = std::move(spec); }
+};
+
 Result<> validate_container_id(const std::string& id) {
   if (id.empty()) return invalid("container id must not be empty");
   if (id == "." || id == ".." || id.size() > 1024) return invalid("invalid container id \"" + id + "\"");
@@ -356,7 +361,7 @@ static Result<Launched> launch(const std::string& root, const CreateOptions& opt
   std::string bundle = resolved;
   auto config_text = read_file(bundle + "/config.json");
   if (!config_text) return std::unexpected(config_text.error().wrap("load bundle"));
-  auto spec_holder = std::make_unique<oci::Spec>(BERTH_TRY(oci::parse_spec(*config_text)));
+  auto spec_holder = std::make_shared<const oci::Spec>(BERTH_TRY(oci::parse_spec(*config_text)));
   const oci::Spec& spec = *spec_holder;
   BERTH_TRY_VOID(oci::validate_spec(spec, bundle));
 
@@ -562,6 +567,7 @@ static Result<Launched> launch(const std::string& root, const CreateOptions& opt
   if (console_ours) master = BERTH_TRY(receive_fd(console_ours.get()));
   rollback->armed = false;
   auto loaded = BERTH_TRY(Container::load(root, opts.id));
+  ContainerLaunch::keep_spec(loaded, std::move(spec_holder));
   return Launched{std::move(loaded), std::move(ours), init, std::move(pidfd), std::move(master), std::move(rollback)};
 }
 
@@ -579,7 +585,7 @@ Result<int> Container::run(const std::string& root, const CreateOptions& opts, c
   }
   auto launched = BERTH_TRY(launch(root, opts, StartVia::channel, !run.detach));
   Container& c = launched.container;
-  auto spec = BERTH_TRY(c.spec());
+  auto spec = BERTH_TRY(c.spec());  // the one launch parsed: no second read
   BERTH_TRY_VOID(launched.chan.send(SyncMsg::start));
   // The init's end closes on exec (EOF); an error message means it never ran.
   auto after = launched.chan.receive();
@@ -588,7 +594,7 @@ Result<int> Container::run(const std::string& root, const CreateOptions& opts, c
     return fail(EIO, after->second);
   }
   launched.chan.close();
-  auto poststart = run_hooks(spec.hooks.poststart, "poststart", oci_state_json(c.state(), c.status(), false));
+  auto poststart = run_hooks(spec->hooks.poststart, "poststart", oci_state_json(c.state(), c.status(), false));
   if (!poststart) log::warn(poststart.error().message);
   if (run.detach) return 0;
   auto code = supervise(launched.pid, launched.pidfd.get(), launched.console_master.get());

@@ -56,23 +56,8 @@ namespace fs = std::filesystem;
 
 void say(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-bool write_file(const std::string& path, const std::string& data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT, 0644);
-  if (fd < 0) return false;
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return ok;
-}
+using berth::testing::slurp;
+using berth::testing::write_str;
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -141,7 +126,7 @@ Outcome run_cmd(const std::vector<std::string>& argv, const std::string& err_pat
   }
   o.status = st;
   o.maxrss_kib = ru.ru_maxrss;
-  if (!exited_ok(st)) o.err = read_file(err_path).value_or("");
+  if (!exited_ok(st)) o.err = slurp(err_path).value_or("");
   return o;
 }
 
@@ -174,7 +159,7 @@ long exit_hwm_kib(const std::vector<std::string>& argv) {
     int sig = WSTOPSIG(st);
     int event = st >> 16;
     if (event == PTRACE_EVENT_EXIT) {
-      std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status").value_or(""));
+      std::istringstream in(slurp("/proc/" + std::to_string(pid) + "/status").value_or(""));
       for (std::string line; std::getline(in, line);)
         if (line.starts_with("VmHWM:")) hwm = std::atol(line.c_str() + 6);
     }
@@ -205,7 +190,7 @@ std::string make_bundle(const std::string& dir, const std::string& berth) {
   int st = 0;
   ::waitpid(pid, &st, 0);
   if (!exited_ok(st)) return berth + " spec failed (" + describe(st) + ")";
-  auto cfg = read_file(dir + "/config.json");
+  auto cfg = slurp(dir + "/config.json");
   if (!cfg) return "no config.json from berth spec";
   auto replace_once = [&](const std::string& what, const std::string& with) {
     auto pos = cfg->find(what);
@@ -219,7 +204,7 @@ std::string make_bundle(const std::string& dir, const std::string& berth) {
   if (args == std::string::npos || open == std::string::npos || close == std::string::npos)
     return "config.json: no process.args";
   cfg->replace(open, close - open + 1, "[\"/bin/true\"]");
-  if (!write_file(dir + "/config.json", *cfg)) return "write config.json";
+  if (!write_str(dir + "/config.json", *cfg)) return "write config.json";
   return "";
 }
 

@@ -22,43 +22,18 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/test_files.h"
+
 namespace berth::testing {
 
 namespace hugetlb_detail {
 
 namespace fs = std::filesystem;
 
-inline std::optional<std::string> slurp(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline bool write_str(const std::string& path, const std::string& data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  int err = errno;
-  ::close(fd);
-  errno = err;
-  return ok;
-}
-
-inline std::vector<std::string> words(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
-
-inline std::vector<std::string> lines_of(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
+using berth::testing::lines_of;
+using berth::testing::slurp;
+using berth::testing::words;
+using berth::testing::write_str;
 
 inline constexpr const char* kUnified = "/sys/fs/cgroup/unified";
 inline constexpr const char* kHugetlbV1 = "/sys/fs/cgroup/hugetlb";
