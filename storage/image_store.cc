@@ -32,6 +32,7 @@ class StoreLock {
     }
     return StoreLock(std::move(fd));
   }
+  void release() { fd_.reset(); }
 
  private:
   explicit StoreLock(UniqueFd fd) : fd_(std::move(fd)) {}
@@ -69,7 +70,7 @@ Result<Image> ImageStore::pull(const std::string& reference, const RegistryCrede
     ImagePuller puller(content_, *snapshots_, PullerOptions{options_.platform, options_.parallel_layers});
     auto result = puller.pull(source, ref.manifest_reference(), progress);
     if (!result) {
-      lock = {};
+      lock.release();
       (void)collect(false);  // blobs of the failed pull, unless another pull is running
       return std::unexpected(result.error());
     }
@@ -105,7 +106,7 @@ Result<std::vector<Image>> ImageStore::import(const std::string& path, const std
     auto lock = BERTH_TRY(StoreLock::take(options_.root, LOCK_SH));
     auto plan = ImageImporter::plan(path, name, content_, options_.root);
     if (!plan) {
-      lock = {};
+      lock.release();
       (void)collect(false);
       return std::unexpected(plan.error().wrap("import " + path));
     }
@@ -114,7 +115,7 @@ Result<std::vector<Image>> ImageStore::import(const std::string& path, const std
     for (auto& entry : plan->entries) {
       auto image = puller.pull(*plan->source, entry.digest.str(), progress);
       if (!image) {
-        lock = {};
+        lock.release();
         (void)collect(false);
         return std::unexpected(image.error().wrap("import " + path));
       }
