@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git file python3
   libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev
-  libgtest-dev libgmock-dev procps busybox-static crun runc)
+  libssl-dev libcurl4-openssl-dev libarchive-dev libzstd-dev zlib1g-dev libsqlite3-dev
+  libtomlplusplus-dev libgtest-dev libgmock-dev procps busybox-static crun runc
+  docker-registry skopeo umoci apache2-utils openssl zstd)
 
 install_packages() {
   local missing=()

@@ -121,7 +121,7 @@ Result<bool> ImageRecords::remove_name(const std::string& name) {
     auto del = BERTH_TRY(db_->prepare("DELETE FROM image_names WHERE name = ?"));
     del.bind(1, name);
     BERTH_TRY_VOID(del.run());
-    auto left = BERTH_TRY(db_->prepare("SELECT count(*) FROM image_names WHERE image_id = ?"));
+    auto left = BERTH_TRY(db_->prepare("SELECT count(*) FROM image_names WHERE image_id = ? AND instr(name, '@') = 0"));
     left.bind(1, id);
     BERTH_TRY_VOID(left.step());
     orphaned = left.integer(0) == 0;

@@ -38,7 +38,8 @@ class ImageRecords {
   Result<std::vector<std::string>> ids_with_prefix(const std::string& prefix);
   Result<std::vector<ImageRecord>> list();
 
-  // Drops one name; returns true when that left the image with no names.
+  // Drops one name; returns true when that left the image with no tag (digest
+  // references alone do not keep an image, as with docker rmi).
   Result<bool> remove_name(const std::string& name);
   Result<> remove_image(const std::string& id);
   // Images no name points at any more.

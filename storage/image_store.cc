@@ -188,8 +188,8 @@ Result<std::vector<Image>> ImageStore::list() {
 Result<> ImageStore::remove(const std::string& reference_or_id) {
   if (auto ref = ImageReference::parse(reference_or_id); ref) {
     std::string name = ref->digest ? ref->with_digest(*ref->digest) : ref->with_tag();
-    if (BERTH_TRY(records_.by_name(name))) {
-      BERTH_TRY(records_.remove_name(name));
+    if (auto rec = BERTH_TRY(records_.by_name(name))) {
+      if (BERTH_TRY(records_.remove_name(name))) BERTH_TRY_VOID(records_.remove_image(rec->id));
       BERTH_TRY(collect(true));
       return {};
     }
