@@ -67,7 +67,7 @@ std::string absolute(const std::string& path, const std::string& dir) {
 // Splits "scheme://authority/path" and normalises the path the way the API root is
 // built: duplicate and trailing slashes dropped, "/v2" appended unless override_path.
 Result<RegistryEndpoint> endpoint_from_url(std::string url, bool override_path, const std::string& what) {
-  if (!url.starts_with("http")) url = "https://" + url;
+  if (url.find("://") == std::string::npos) url = "https://" + url;
   auto scheme_end = url.find("://");
   if (scheme_end == std::string::npos) return invalid(what + ": '" + url + "' is not a URL");
   std::string scheme = url.substr(0, scheme_end);
