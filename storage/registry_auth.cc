@@ -141,7 +141,8 @@ Result<TokenReply> parse_token_reply(std::string_view body) {
   reply.token = j.value("token", std::string());
   if (reply.token.empty()) reply.token = j.value("access_token", std::string());
   if (reply.token.empty()) return fail(EPROTO, "token server reply holds no token");
-  if (reply.token.find_first_of("\r\n") != std::string::npos) return fail(EPROTO, "token server sent a malformed token");
+  if (reply.token.find_first_of("\r\n") != std::string::npos)
+    return fail(EPROTO, "token server sent a malformed token");
   if (auto e = j.find("expires_in"); e != j.end() && e->is_number()) {
     reply.expires_in = std::max(std::chrono::seconds(e->get<int64_t>()), std::chrono::seconds(60));
   }

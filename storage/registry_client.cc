@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <expected>
 #include <map>
 #include <mutex>
@@ -92,7 +93,8 @@ std::string lower(std::string s) {
 
 std::string_view trim_ws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -161,7 +163,8 @@ size_t on_data(char* data, size_t size, size_t nmemb, void* user) {
   }
   if (!t->req->data) {
     if (t->reply.body.size() + n > t->req->max_body) {
-      t->sink_error = fatal(EFBIG, "response body exceeds the " + std::to_string(t->req->max_body) + "-byte limit").error();
+      t->sink_error =
+          fatal(EFBIG, "response body exceeds the " + std::to_string(t->req->max_body) + "-byte limit").error();
       return 0;
     }
     t->reply.body.append(chunk);
@@ -238,8 +241,18 @@ struct CurlShare {
 struct EasyDeleter {
   void operator()(CURL* c) const { curl_easy_cleanup(c); }
 };
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+struct HeaderList {
+  curl_slist* head = nullptr;
+  HeaderList() = default;
+  HeaderList(const HeaderList&) = delete;
+  HeaderList& operator=(const HeaderList&) = delete;
+  ~HeaderList() { curl_slist_free_all(head); }
+  bool add(const std::string& line) {
+    curl_slist* next = curl_slist_append(head, line.c_str());
+    if (!next) return false;
+    head = next;
+    return true;
+  }
 };
 
 std::unexpected<HttpError> curl_failure(CURLcode code, const Transfer& t, const char* errbuf, const HttpRequest& req) {
@@ -296,7 +309,8 @@ std::optional<std::string> upper_case_http_proxy(const std::string& url) {
 // ---- request validation ----
 
 Result<> validate_repository(const std::string& repository) {
-  if (repository.empty() || repository.size() > 255) return invalid("repository name '" + repository + "' is not valid");
+  if (repository.empty() || repository.size() > 255)
+    return invalid("repository name '" + repository + "' is not valid");
   for (const auto& part : split(repository, '/', false)) {
     bool ok = !part.empty() && std::isalnum(static_cast<unsigned char>(part.front())) &&
               std::isalnum(static_cast<unsigned char>(part.back()));
@@ -357,19 +371,12 @@ struct RegistryClient::Impl {
     t.reply.url = req.url;
     char errbuf[CURL_ERROR_SIZE] = {};
 
-    std::unique_ptr<curl_slist, SlistDeleter> headers;
+    HeaderList headers;
     for (const auto& h : req.headers) {
-      curl_slist* next = curl_slist_append(headers.get(), h.c_str());
-      if (!next) return fatal(ENOMEM, "curl_slist_append failed");
-      (void)headers.release();
-      headers.reset(next);
+      if (!headers.add(h)) return fatal(ENOMEM, "curl_slist_append failed");
     }
     // libcurl adds "Expect: 100-continue" to POSTs; token servers need no such round trip.
-    if (req.method == "POST") {
-      curl_slist* next = curl_slist_append(headers.get(), "Expect:");
-      (void)headers.release();
-      headers.reset(next);
-    }
+    if (req.method == "POST" && !headers.add("Expect:")) return fatal(ENOMEM, "curl_slist_append failed");
 
     curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -377,7 +384,7 @@ struct RegistryClient::Impl {
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_SHARE, share_for(tls));
     curl_easy_setopt(c, CURLOPT_USERAGENT, options.user_agent.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.head);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -408,7 +415,10 @@ struct RegistryClient::Impl {
     }
     if (!tls.ca_files.empty()) {
       for (const auto& f : tls.ca_files) {
-        if (::access(f.c_str(), R_OK) != 0) return fatal(EPROTO, req.method + " " + req.url + ": CA file " + f + " is not readable");
+        if (::access(f.c_str(), R_OK) != 0) {
+          int err = errno;
+          return fatal(err, req.method + " " + req.url + ": CA file " + f + ": " + std::strerror(err));
+        }
       }
       curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, &on_ssl_ctx);
       curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &tls);
@@ -472,7 +482,8 @@ struct RegistryClient::Impl {
       if (!reply) return reply;
       if (reply->status == 401 && same_host && !answered) {
         answered = true;
-        auto answer = auth.answer_challenge(ep.url, repository, reply->all("www-authenticate"), creds, auth_transport(ep));
+        auto answer =
+            auth.answer_challenge(ep.url, repository, reply->all("www-authenticate"), creds, auth_transport(ep));
         if (!answer) {
           Error e = answer.error();
           bool final = e.code == EACCES || e.code == EPROTO || e.code == EINVAL;
@@ -485,7 +496,8 @@ struct RegistryClient::Impl {
       }
       if (reply->status == 301 || reply->status == 302 || reply->status == 303 || reply->status == 307 ||
           reply->status == 308) {
-        if (reply->redirect_url.empty()) return fatal(EPROTO, req.method + " " + req.url + ": redirect without Location");
+        if (reply->redirect_url.empty())
+          return fatal(EPROTO, req.method + " " + req.url + ": redirect without Location");
         if (++redirects > kMaxRedirects) return fatal(EPROTO, req.method + " " + req.url + ": too many redirects");
         req.url = reply->redirect_url;
         if (reply->status == 303) req.method = "GET";
@@ -547,8 +559,8 @@ struct RegistryClient::Impl {
         auto reply = attempt_fn(ep);
         if (!reply) {
           HttpError& e = reply.error();
-          last = e.error.code == EACCES ? Error{EACCES, what + ": unauthorized: " + e.error.message}
-                                        : e.error.wrap(what);
+          last =
+              e.error.code == EACCES ? Error{EACCES, what + ": unauthorized: " + e.error.message} : e.error.wrap(what);
           if (!e.retryable || !can_retry || (e.unreachable && !last_endpoint)) break;
           std::this_thread::sleep_for(backoff(attempt, nullptr));
           continue;
@@ -626,8 +638,8 @@ Result<ManifestResponse> RegistryClient::fetch_manifest(const std::string& regis
     if (by_digest ? ep.can_pull : ep.can_resolve) endpoints.push_back(std::move(ep));
   }
   if (endpoints.empty()) {
-    return fail(ENOENT, what + ": no endpoint configured for " + registry + " may " +
-                            (by_digest ? "pull" : "resolve tags"));
+    return fail(ENOENT,
+                what + ": no endpoint configured for " + registry + " may " + (by_digest ? "pull" : "resolve tags"));
   }
   const int64_t limit = impl_->options.max_manifest_size;
   auto attempt = [&](const RegistryEndpoint& ep) {
@@ -666,13 +678,15 @@ Result<> RegistryClient::fetch_blob(const std::string& registry, const std::stri
 
   constexpr int64_t kProgressStep = 1 << 20;
   int64_t reported = -1;
+  // Reports at the start of each response, every MiB, and at the end; never the same
+  // count twice in a row.
   auto report = [&](bool force) {
     if (!progress) return;
     int64_t done = writer.written();
-    if (force || reported < 0 || done - reported >= kProgressStep || done == size) {
-      reported = done;
-      progress(BlobProgress{digest, done, size});
-    }
+    if (done == reported) return;
+    if (!force && reported >= 0 && done - reported < kProgressStep && done != size) return;
+    reported = done;
+    progress(BlobProgress{digest, done, size});
   };
 
   auto attempt = [&](const RegistryEndpoint& ep) -> HttpResult<HttpReply> {
@@ -697,13 +711,12 @@ Result<> RegistryClient::fetch_blob(const std::string& registry, const std::stri
           return fatal(EPROTO, where + "malformed Content-Range '" + range + "'");
         }
         if (total >= 0 && size >= 0 && total != size) {
-          return fatal(EIO, where + "blob is " + std::to_string(total) + " bytes, expected " +
-                                                std::to_string(size));
+          return fatal(EIO, where + "blob is " + std::to_string(total) + " bytes, expected " + std::to_string(size));
         }
         if (first != offset) {
           if (auto r = writer.reset(); !r) return fatal(r.error().code, r.error().message);
-          return transient(EPROTO, where + "range starts at " + std::to_string(first) +
-                                                      ", asked for " + std::to_string(offset));
+          return transient(
+              EPROTO, where + "range starts at " + std::to_string(first) + ", asked for " + std::to_string(offset));
         }
       } else {
         if (writer.written() > 0) {  // the server ignored Range: start over
@@ -726,9 +739,8 @@ Result<> RegistryClient::fetch_blob(const std::string& registry, const std::stri
   };
   auto accept = [&](const RegistryEndpoint&, HttpReply& reply) -> HttpResult<bool> {
     if (size >= 0 && writer.written() != size) {
-      return transient(EIO, "GET " + reply.url + ": body ended after " +
-                                                std::to_string(writer.written()) + " of " + std::to_string(size) +
-                                                " bytes");
+      return transient(EIO, "GET " + reply.url + ": body ended after " + std::to_string(writer.written()) + " of " +
+                                std::to_string(size) + " bytes");
     }
     report(true);
     return true;

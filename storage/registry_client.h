@@ -53,8 +53,8 @@ using BlobProgressFn = std::function<void(const BlobProgress&)>;
 struct RegistryClientOptions {
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds stall_timeout{30000};  // abort when no byte arrives for this long (about 1 s resolution)
-  int max_attempts = 4;                             // per endpoint, for 5xx/429/network errors
-  std::chrono::milliseconds backoff_base{200};      // doubles per attempt, capped at backoff_cap
+  int max_attempts = 4;                            // per endpoint, for 5xx/429/network errors
+  std::chrono::milliseconds backoff_base{200};     // doubles per attempt, capped at backoff_cap
   std::chrono::milliseconds backoff_cap{10000};
   std::string user_agent = "berth/0.1";
   int64_t max_manifest_size = 4 << 20;

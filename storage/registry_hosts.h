@@ -33,7 +33,7 @@ struct RegistryEndpoint {
   std::string path_prefix = "/v2";  // API root; override_path makes it the URL's own path
   bool can_pull = true, can_resolve = true;
   bool skip_verify = false;
-  std::vector<std::string> ca_files;  // added to the system CAs
+  std::vector<std::string> ca_files;                              // added to the system CAs
   std::vector<std::pair<std::string, std::string>> client_certs;  // {cert, key}; key empty: the cert file holds it
   std::map<std::string, std::string> headers;                     // multi-valued headers joined with ", "
 };

@@ -35,8 +35,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-const char* const kProxyVars[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                                  "ALL_PROXY",  "no_proxy",   "NO_PROXY"};
+const char* const kProxyVars[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                  "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
 
 std::optional<std::string> find_executable(const std::string& name) {
   const char* env = std::getenv("PATH");
@@ -268,8 +268,7 @@ std::string LocalRegistry::unavailable_reason() {
          " (apt-get install docker-registry skopeo openssl apache2-utils python3); SKIPPED";
 }
 
-LocalRegistry::LocalRegistry(LocalRegistryOptions options)
-    : options_(std::move(options)), dir_("berth-registry") {
+LocalRegistry::LocalRegistry(LocalRegistryOptions options) : options_(std::move(options)), dir_("berth-registry") {
   if (dir_.path().empty()) {
     error_ = "cannot make a temp dir";
     return;
@@ -299,15 +298,32 @@ bool LocalRegistry::make_tls_material() {
   write_text(d + "/client.ext",
              "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n");
   const std::vector<std::vector<std::string>> steps = {
-      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-       ca_key_, "-out", ca_file_, "-days", "2", "-subj", "/CN=berth test CA", "-addext",
-       "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"},
+      {"openssl",
+       "req",
+       "-x509",
+       "-newkey",
+       "ec",
+       "-pkeyopt",
+       "ec_paramgen_curve:prime256v1",
+       "-nodes",
+       "-keyout",
+       ca_key_,
+       "-out",
+       ca_file_,
+       "-days",
+       "2",
+       "-subj",
+       "/CN=berth test CA",
+       "-addext",
+       "basicConstraints=critical,CA:TRUE",
+       "-addext",
+       "keyUsage=critical,keyCertSign,cRLSign"},
       {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
        d + "/server.key", "-out", d + "/server.csr", "-subj", "/CN=127.0.0.1"},
       {"openssl", "x509", "-req", "-in", d + "/server.csr", "-CA", ca_file_, "-CAkey", ca_key_, "-CAcreateserial",
        "-out", d + "/server.crt", "-days", "2", "-extfile", d + "/server.ext"},
-      {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-       client_key_, "-out", d + "/client.csr", "-subj", "/CN=berth test client"},
+      {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", client_key_,
+       "-out", d + "/client.csr", "-subj", "/CN=berth test client"},
       {"openssl", "x509", "-req", "-in", d + "/client.csr", "-CA", ca_file_, "-CAkey", ca_key_, "-CAcreateserial",
        "-out", client_cert_, "-days", "2", "-extfile", d + "/client.ext"},
   };
@@ -338,10 +354,13 @@ bool LocalRegistry::start() {
   }
   for (int tries = 0; tries < 3; ++tries) {
     port_ = free_port();
-    std::string config = "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
-                         "storage:\n  filesystem:\n    rootdirectory: " + storage_dir_ +
-                         "\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n"
-                         "http:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n  secret: berth-test-secret\n";
+    std::string config =
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        "storage:\n  filesystem:\n    rootdirectory: " +
+        storage_dir_ +
+        "\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n"
+        "http:\n  addr: 127.0.0.1:" +
+        std::to_string(port_) + "\n  secret: berth-test-secret\n";
     if (options_.tls) {
       config += "  tls:\n    certificate: " + d + "/server.crt\n    key: " + d + "/server.key\n";
       if (options_.client_auth) config += "    clientcas:\n      - " + ca_file_ + "\n";
@@ -384,7 +403,8 @@ bool LocalRegistry::push(const std::string& source, const std::string& repo_and_
   } else {
     argv.push_back("--dest-tls-verify=false");
   }
-  if (!options_.username.empty()) argv.insert(argv.end(), {"--dest-creds", options_.username + ":" + options_.password});
+  if (!options_.username.empty())
+    argv.insert(argv.end(), {"--dest-creds", options_.username + ":" + options_.password});
   argv.push_back(source);
   argv.push_back("docker://" + host() + "/" + repo_and_tag);
   ToolResult r = run_tool(argv, 120);
@@ -394,7 +414,9 @@ bool LocalRegistry::push(const std::string& source, const std::string& repo_and_
 
 // ---- FaultProxy ----
 
-std::string FaultProxy::script_path() { return std::string(BERTH_SOURCE_DIR) + "/tests/support/registry_fault_proxy.py"; }
+std::string FaultProxy::script_path() {
+  return std::string(BERTH_SOURCE_DIR) + "/tests/support/registry_fault_proxy.py";
+}
 
 FaultProxy::FaultProxy(FaultProxyOptions options) : options_(std::move(options)), dir_("berth-fault-proxy") {
   std::string port_file = dir_.path() + "/port";
@@ -509,17 +531,19 @@ storage::Digest write_oci_index(const std::string& dir, const std::string& tag, 
   json manifests = json::array();
   for (const auto& img : images) {
     json config = json::parse(img.config);
-    manifests.push_back({{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                         {"digest", img.manifest_digest.str()},
-                         {"size", img.manifest.size()},
-                         {"platform", {{"os", config.value("os", "linux")}, {"architecture", config.value("architecture", "amd64")}}}});
+    manifests.push_back(
+        {{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+         {"digest", img.manifest_digest.str()},
+         {"size", img.manifest.size()},
+         {"platform", {{"os", config.value("os", "linux")}, {"architecture", config.value("architecture", "amd64")}}}});
   }
   std::string index =
       json{{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}, {"manifests", manifests}}
           .dump();
   storage::Digest digest = put_blob(dir, index);
-  tag_in_index(dir, tag,
-               {{"mediaType", "application/vnd.oci.image.index.v1+json"}, {"digest", digest.str()}, {"size", index.size()}});
+  tag_in_index(
+      dir, tag,
+      {{"mediaType", "application/vnd.oci.image.index.v1+json"}, {"digest", digest.str()}, {"size", index.size()}});
   return digest;
 }
 

@@ -18,7 +18,8 @@
 //   // pull from reg.host() ("127.0.0.1:PORT"), plain http unless TLS was asked for.
 //
 // Everything is stopped and removed by the destructors. Child processes get
-// PR_SET_PDEATHSIG, so a crashed test leaves no registry behind.
+// PR_SET_PDEATHSIG, so a crashed test leaves no registry behind; that signal follows the
+// thread that started them, so start fixtures from the test's own (main) thread.
 #pragma once
 
 #include <sys/types.h>
@@ -112,19 +113,19 @@ class LocalRegistry {
 };
 
 struct FaultProxyOptions {
-  std::string upstream;               // "http://127.0.0.1:PORT"; empty: forward proxy only
-  std::string token_user;             // non-empty: require Bearer tokens from /token for this user
+  std::string upstream;    // "http://127.0.0.1:PORT"; empty: forward proxy only
+  std::string token_user;  // non-empty: require Bearer tokens from /token for this user
   std::string token_password;
-  bool anonymous_tokens = false;      // /token hands out tokens without credentials
-  std::string refresh_token;          // accepted by POST /token (grant_type=refresh_token)
-  int fail_first = 0;                 // the first N matching requests get fail_status
+  bool anonymous_tokens = false;  // /token hands out tokens without credentials
+  std::string refresh_token;      // accepted by POST /token (grant_type=refresh_token)
+  int fail_first = 0;             // the first N matching requests get fail_status
   int fail_status = 500;
-  bool hang = false;                  // matching requests never get an answer
-  int cut_first = 0;                  // the first N matching 200 bodies stop halfway
-  bool ignore_range = false;          // drop Range before forwarding
-  bool corrupt = false;               // flip the last byte of matching 200 bodies
-  bool redirect_blobs = false;        // blob GETs answer 307 to http://localhost:<port>/_storage/...
-  std::string match;                  // regex on the path the faults apply to (default: under /v2/ but not /v2/)
+  bool hang = false;            // matching requests never get an answer
+  int cut_first = 0;            // the first N matching 200 bodies stop halfway
+  bool ignore_range = false;    // drop Range before forwarding
+  bool corrupt = false;         // flip the last byte of matching 200 bodies
+  bool redirect_blobs = false;  // blob GETs answer 307 to http://localhost:<port>/_storage/...
+  std::string match;            // regex on the path the faults apply to (default: under /v2/ but not /v2/)
 };
 
 class FaultProxy {
@@ -171,7 +172,7 @@ struct TestImage {
   std::string config;
   storage::Digest config_digest;
   struct Layer {
-    storage::Digest digest;  // of the gzip blob
+    storage::Digest digest;   // of the gzip blob
     storage::Digest diff_id;  // of the uncompressed tar
     std::string blob;
   };

@@ -4,6 +4,8 @@
 // proxies. Needs docker-registry, skopeo, openssl, htpasswd and python3; skips
 // (loudly) without them.
 
+#include "storage/registry_client.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -20,7 +22,6 @@
 #include <thread>
 
 #include "storage/content_store.h"
-#include "storage/registry_client.h"
 #include "tests/integration/local_registry.h"
 
 namespace {
@@ -59,8 +60,8 @@ class ScopedEnv {
     }
   }
   void clear_proxies() {
-    for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
-                          "no_proxy", "NO_PROXY"}) {
+    for (const char* v :
+         {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"}) {
       set(v, std::nullopt);
     }
   }
@@ -209,8 +210,8 @@ TEST_F(RegistryClientTest, BlobsStreamIntoTheContentStore) {
     EXPECT_EQ(seen.back().total, static_cast<int64_t>(layer.blob.size()));
     EXPECT_EQ(seen.back().digest, layer.digest);
   }
-  auto cfg = pull_blob(c, registry_->host(), "test/app", image_->config_digest,
-                       static_cast<int64_t>(image_->config.size()));
+  auto cfg =
+      pull_blob(c, registry_->host(), "test/app", image_->config_digest, static_cast<int64_t>(image_->config.size()));
   ASSERT_TRUE(cfg) << cfg.error().message;
   EXPECT_EQ(*store_->read_blob(image_->config_digest), image_->config);
 }
@@ -278,8 +279,8 @@ TEST_F(RegistryClientTest, CorruptBlobInRegistryStorageIsCaughtAtCommit) {
   auto c = client({registry_->host()});
   auto writer = store_->writer(img.layers[0].digest, static_cast<int64_t>(data.size()));
   ASSERT_TRUE(writer);
-  ASSERT_TRUE(c.fetch_blob(registry_->host(), "test/corrupt", img.layers[0].digest,
-                           static_cast<int64_t>(data.size()), *writer));
+  ASSERT_TRUE(c.fetch_blob(registry_->host(), "test/corrupt", img.layers[0].digest, static_cast<int64_t>(data.size()),
+                           *writer));
   auto committed = writer->commit();
   ASSERT_FALSE(committed);
   EXPECT_NE(committed.error().message.find("digest mismatch"), std::string::npos) << committed.error().message;
@@ -339,7 +340,8 @@ TEST_F(RegistryClientTest, TlsWithCaFromHostsToml) {
   EXPECT_NE(untrusted.error().message.find("https://" + tls.host()), std::string::npos);
 
   std::string hosts = tmp_.path() + "/hosts";
-  spit(hosts + "/" + tls.host() + "/hosts.toml", "server = \"https://" + tls.host() + "\"\nca = \"" + tls.ca_file() + "\"\n");
+  spit(hosts + "/" + tls.host() + "/hosts.toml",
+       "server = \"https://" + tls.host() + "\"\nca = \"" + tls.ca_file() + "\"\n");
   auto c = client({}, hosts);
   auto m = c.fetch_manifest(tls.host(), "secure/app", "v1");
   ASSERT_TRUE(m) << m.error().message;
@@ -360,8 +362,8 @@ TEST_F(RegistryClientTest, TlsClientCertificates) {
   ASSERT_TRUE(mtls.ok()) << mtls.error();
   ASSERT_TRUE(mtls.push(image_->source(), "mtls/app:v1")) << mtls.last_output();
   std::string with = tmp_.path() + "/with";
-  spit(with + "/" + mtls.host() + "/hosts.toml", "ca = \"" + mtls.ca_file() + "\"\nclient = [[\"" +
-                                                    mtls.client_cert() + "\", \"" + mtls.client_key() + "\"]]\n");
+  spit(with + "/" + mtls.host() + "/hosts.toml",
+       "ca = \"" + mtls.ca_file() + "\"\nclient = [[\"" + mtls.client_cert() + "\", \"" + mtls.client_key() + "\"]]\n");
   auto ok = client({}, with).fetch_manifest(mtls.host(), "mtls/app", "v1");
   ASSERT_TRUE(ok) << ok.error().message;
   std::string without = tmp_.path() + "/without";
@@ -416,7 +418,8 @@ TEST_F(RegistryClientTest, WorkingMirrorIsUsedWithNsAndCapabilities) {
 }
 
 TEST_F(RegistryClientTest, BearerTokenFlowThroughTokenServer) {
-  FaultProxy proxy({.upstream = registry_->url(), .token_user = "bob", .token_password = "pw", .refresh_token = "refresh-xyz"});
+  FaultProxy proxy(
+      {.upstream = registry_->url(), .token_user = "bob", .token_password = "pw", .refresh_token = "refresh-xyz"});
   ASSERT_TRUE(proxy.ok()) << proxy.error();
   auto c = client({proxy.host()});
   RegistryCredentials creds{"bob", "pw", "", ""};
@@ -459,7 +462,8 @@ TEST_F(RegistryClientTest, RedirectedBlobsDoNotCarryAuthorization) {
   ASSERT_TRUE(proxy.ok()) << proxy.error();
   auto c = client({proxy.host()});
   RegistryCredentials creds{"bob", "pw", "", ""};
-  auto b = pull_blob(c, proxy.host(), "test/app", big_layer().digest, static_cast<int64_t>(big_layer().blob.size()), creds);
+  auto b =
+      pull_blob(c, proxy.host(), "test/app", big_layer().digest, static_cast<int64_t>(big_layer().blob.size()), creds);
   ASSERT_TRUE(b) << b.error().message;
   bool redirected = false, stored = false;
   for (const auto& r : proxy.requests()) {
@@ -515,8 +519,7 @@ TEST_F(RegistryClientTest, HangingServerTimesOut) {
   auto took = Clock::now() - start;
   ASSERT_FALSE(m);
   EXPECT_EQ(m.error().code, ETIMEDOUT) << m.error().message;
-  EXPECT_NE(m.error().message.find(proxy.url() + "/v2/test/app/manifests/v1"), std::string::npos)
-      << m.error().message;
+  EXPECT_NE(m.error().message.find(proxy.url() + "/v2/test/app/manifests/v1"), std::string::npos) << m.error().message;
   EXPECT_LT(took, std::chrono::seconds(4));
 }
 
@@ -540,8 +543,8 @@ TEST_F(RegistryClientTest, ServerIgnoringRangeMakesTheDownloadStartOver) {
   ASSERT_TRUE(proxy.ok()) << proxy.error();
   auto c = client({proxy.host()});
   std::vector<int64_t> done;
-  auto b = pull_blob(c, proxy.host(), "test/app", big_layer().digest, static_cast<int64_t>(big_layer().blob.size()),
-                     {}, [&](const BlobProgress& p) { done.push_back(p.done); });
+  auto b = pull_blob(c, proxy.host(), "test/app", big_layer().digest, static_cast<int64_t>(big_layer().blob.size()), {},
+                     [&](const BlobProgress& p) { done.push_back(p.done); });
   ASSERT_TRUE(b) << b.error().message;
   auto reqs = proxy.requests();
   ASSERT_EQ(reqs.size(), 2u);
@@ -621,7 +624,8 @@ TEST_F(RegistryClientTest, IndexPushedWithAllIsServedAsIndex) {
   auto amd = write_oci_image(tmp_.path() + "/multi", "amd", {{{"a", "amd64"}}}, "linux", "amd64");
   auto arm = write_oci_image(tmp_.path() + "/multi", "arm", {{{"a", "arm64"}}}, "linux", "arm64");
   Digest index = berth::testing::write_oci_index(tmp_.path() + "/multi", "multi", {amd, arm});
-  ASSERT_TRUE(registry_->push("oci:" + tmp_.path() + "/multi:multi", "test/multi:v1", true)) << registry_->last_output();
+  ASSERT_TRUE(registry_->push("oci:" + tmp_.path() + "/multi:multi", "test/multi:v1", true))
+      << registry_->last_output();
   auto c = client({registry_->host()});
   auto m = c.fetch_manifest(registry_->host(), "test/multi", "v1");
   ASSERT_TRUE(m) << m.error().message;

@@ -98,9 +98,9 @@ TEST(RegistryAuthHelpers, TokenReplies) {
 
 TEST(RegistryAuthHelpers, ErrorMessages) {
   using berth::storage::registry_error_message;
-  EXPECT_EQ(registry_error_message(
-                R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[]}]})"),
-            "authentication required");
+  EXPECT_EQ(
+      registry_error_message(R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[]}]})"),
+      "authentication required");
   EXPECT_EQ(registry_error_message(R"({"errors":[{"code":"DENIED"},{"code":"X","message":"two"}]})"), "denied; two");
   EXPECT_EQ(registry_error_message(R"({"details":"incorrect username or password"})"),
             "incorrect username or password");

@@ -109,7 +109,8 @@ server = "https://registry-1.docker.io"
 }
 
 TEST_F(RegistryHostsTest, InlineHostTableKeepsOrderToo) {
-  write("example.com/hosts.toml", R"(host = { "https://b.example" = { capabilities = ["pull"] }, "https://a.example" = {} })");
+  write("example.com/hosts.toml",
+        R"(host = { "https://b.example" = { capabilities = ["pull"] }, "https://a.example" = {} })");
   auto eps = endpoints("example.com");
   ASSERT_EQ(eps.size(), 3u);
   EXPECT_EQ(eps[0].url, "https://b.example");
@@ -296,14 +297,14 @@ TEST_P(RegistryHostsMalformedTest, ErrorNamesFileAndKey) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, RegistryHostsMalformedTest,
     ::testing::Values(MalformedCase{"server = \"https://x\n", ":1:"},  // unterminated string: line number
-                      MalformedCase{"[host.\"https://m\"]\ncapabilities = \"pull\"\n", "host.\"https://m\".capabilities"},
+                      MalformedCase{"[host.\"https://m\"]\ncapabilities = \"pull\"\n",
+                                    "host.\"https://m\".capabilities"},
                       MalformedCase{"[host.\"https://m\"]\ncapabilities = [\"pul\"]\n", "unknown capability 'pul'"},
                       MalformedCase{"[host.\"https://m\"]\nca = 5\n", "host.\"https://m\".ca"},
                       MalformedCase{"[host.\"https://m\"]\nclient = [[\"a\"]]\n", "host.\"https://m\".client"},
                       MalformedCase{"[host.\"https://m\"]\nskip_verify = \"yes\"\n", "skip_verify"},
                       MalformedCase{"[host.\"ftp://m\"]\n", "scheme must be http or https"},
-                      MalformedCase{"server = 7\n", "server"},
-                      MalformedCase{"host = 3\n", "host"},
+                      MalformedCase{"server = 7\n", "server"}, MalformedCase{"host = 3\n", "host"},
                       MalformedCase{"[host.\"https://m\"]\nheader = { x = 1 }\n", "header.x"},
                       MalformedCase{"override_path = 1\n", "override_path"}));
 
