@@ -48,6 +48,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/bench_util.h"
+#include "tests/support/loopback_port.h"
 #include "tests/support/test_files.h"
 
 namespace {
@@ -61,7 +63,12 @@ namespace fs = std::filesystem;
 #define BERTH_SOURCE_DIR "."
 #endif
 
+using berth::testing::find_in_path;
+using berth::testing::free_loopback_port;
+using berth::testing::loopback_port_open;
+using berth::testing::now_ms;
 using berth::testing::slurp;
+using berth::testing::trim_text;
 using berth::testing::write_str;
 
 void say(const std::string& line) { std::fprintf(stderr, "pull-bench: %s\n", line.c_str()); }
@@ -83,32 +90,7 @@ void check_stop() {
   if (g_stop) throw Fatal{"interrupted"};
 }
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  while (!s.empty() && s.front() == ' ') s.erase(0, 1);
-  return s;
-}
-
 std::string tail_of(const std::string& s, size_t n = 600) { return s.size() <= n ? s : "..." + s.substr(s.size() - n); }
-
-std::optional<std::string> find_in_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  p += ":/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin";
-  std::istringstream in(p);
-  for (std::string dir; std::getline(in, dir, ':');) {
-    if (dir.empty()) continue;
-    std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return std::nullopt;
-}
-
-double now_ms() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
 
 bool exited_ok(int status) { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 
@@ -173,8 +155,8 @@ Outcome run_cmd(const std::vector<std::string>& argv, const std::string& log_pre
   o.status = st;
   o.maxrss_kib = ru.ru_maxrss;
   if (!exited_ok(st)) {
-    o.err = trim(slurp(err).value_or(""));
-    if (o.err.empty()) o.err = trim(slurp(out).value_or(""));
+    o.err = trim_text(slurp(err).value_or(""));
+    if (o.err.empty()) o.err = trim_text(slurp(out).value_or(""));
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127) o.err = "cannot execute " + argv[0];
   }
   return o;
@@ -193,31 +175,6 @@ long proc_status_kib(pid_t pid, const char* field) {
   for (std::string line; std::getline(in, line);)
     if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':') return std::atol(line.c_str() + n + 1);
   return -1;
-}
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw Fatal{std::string("cannot find a free port: ") + std::strerror(errno)};
-  int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
-bool can_connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  if (fd >= 0) ::close(fd);
-  return ok;
 }
 
 // Unmounts everything at or under dir, deepest first (containerd or berth may leave
@@ -344,7 +301,7 @@ struct Bench {
     for (int i = 0; i < 150; ++i) {
       check_stop();
       if (!containerd.alive())
-        throw Fatal{"containerd exited at start: " + tail_of(trim(slurp(log("containerd.log")).value_or("")))};
+        throw Fatal{"containerd exited at start: " + tail_of(trim_text(slurp(log("containerd.log")).value_or("")))};
       if (fs::exists(ctd_sock) && exited_ok(run_cmd({ctr, "--address", ctd_sock, "version"}, log("ctr-version")).status))
         return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -360,7 +317,7 @@ struct Bench {
   // Returns the pull's outcome with maxrss = ctr's peak + containerd's VmHWM growth.
   Outcome pull_containerd(Tool& t) {
     pid_t d = containerd.pid;
-    if (!containerd.alive()) throw Fatal{"containerd died: " + tail_of(trim(slurp(log("containerd.log")).value_or("")))};
+    if (!containerd.alive()) throw Fatal{"containerd died: " + tail_of(trim_text(slurp(log("containerd.log")).value_or("")))};
     // "5" resets the peak RSS (VmHWM) to the current RSS.
     std::string clear = "/proc/" + std::to_string(d) + "/clear_refs";
     if (!write_str(clear, "5")) throw Fatal{"cannot reset containerd's VmHWM via " + clear + ": " + std::strerror(errno)};
@@ -575,7 +532,8 @@ int main(int argc, char** argv) {
     mb = big.value("bench_mb", mb);
 
     // 2. The registry.
-    int port = free_port();
+    int port = free_loopback_port();
+    if (port == 0) throw Fatal{std::string("cannot find a free port: ") + std::strerror(errno)};
     b.registry_host = "127.0.0.1:" + std::to_string(port);
     b.ref = b.registry_host + "/bench/big:latest";
     std::string reg_cfg =
@@ -588,8 +546,8 @@ int main(int argc, char** argv) {
     for (int i = 0;; ++i) {
       check_stop();
       if (!b.registry.alive())
-        throw Fatal{"docker-registry exited at start: " + tail_of(trim(slurp(b.log("registry.log")).value_or("")))};
-      if (can_connect(port)) break;
+        throw Fatal{"docker-registry exited at start: " + tail_of(trim_text(slurp(b.log("registry.log")).value_or("")))};
+      if (loopback_port_open(port)) break;
       if (i > 100) throw Fatal{"docker-registry does not listen on " + b.registry_host + " after 10 s"};
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

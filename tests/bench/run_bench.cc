@@ -44,6 +44,7 @@
 
 extern char** environ;
 
+#include "tests/support/bench_util.h"
 #include "tests/support/hugetlb_v1_binding.h"
 
 namespace {
@@ -56,34 +57,11 @@ namespace fs = std::filesystem;
 
 void say(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
+using berth::testing::find_in_path;
+using berth::testing::now_ms;
 using berth::testing::slurp;
+using berth::testing::trim_text;
 using berth::testing::write_str;
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  while (!s.empty() && s.front() == ' ') s.erase(0, 1);
-  return s;
-}
-
-std::optional<std::string> find_in_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  // root's PATH usually has the sbin dirs; be sure (Debian puts runc in /usr/sbin).
-  p += ":/usr/local/sbin:/usr/sbin:/sbin";
-  std::istringstream in(p);
-  for (std::string dir; std::getline(in, dir, ':');) {
-    if (dir.empty()) continue;
-    std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return std::nullopt;
-}
-
-double now_ms() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
 
 struct Outcome {
   int status = -1;  // wait status, -1 = could not start
@@ -295,8 +273,8 @@ bool one_iteration(Runtime& rt, const std::string& bundle, const std::string& tm
   } else {
     ++rt.failures;
     if (rt.first_error.empty()) {
-      rt.first_error = !exited_ok(run.status) ? "run " + describe(run.status) + ": " + trim(run.err)
-                                              : "delete " + describe(del.status) + ": " + trim(del.err);
+      rt.first_error = !exited_ok(run.status) ? "run " + describe(run.status) + ": " + trim_text(run.err)
+                                              : "delete " + describe(del.status) + ": " + trim_text(del.err);
     }
   }
   return ok;
@@ -366,7 +344,7 @@ int main(int argc, char** argv) {
   if (auto p = find_in_path("ctr")) {
     Outcome v = run_cmd({*p, "version"}, tmp + "/ctr.err");
     if (exited_ok(v.status)) rts.push_back({.name = "ctr", .path = *p, .ctr = true});
-    else say("bench: ********** SKIPPING ctr: installed but containerd does not answer (" + trim(v.err) + ") **********");
+    else say("bench: ********** SKIPPING ctr: installed but containerd does not answer (" + trim_text(v.err) + ") **********");
   } else {
     say("bench: ********** SKIPPING containerd (ctr): not installed **********");
   }

@@ -1,5 +1,7 @@
 #include "tests/integration/local_registry.h"
 
+#include "tests/support/loopback_port.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <arpa/inet.h>
@@ -104,32 +106,6 @@ void stop_child(pid_t& pid) {
 bool exited(pid_t pid) {
   int status = 0;
   return ::waitpid(pid, &status, WNOHANG) == pid;
-}
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-bool port_open(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
 }
 
 // ---- OCI layout helpers ----
@@ -353,7 +329,7 @@ bool LocalRegistry::start() {
     auth = "auth:\n  htpasswd:\n    realm: berth-test\n    path: " + d + "/htpasswd\n";
   }
   for (int tries = 0; tries < 3; ++tries) {
-    port_ = free_port();
+    port_ = free_loopback_port();
     std::string config =
         "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
         "storage:\n  filesystem:\n    rootdirectory: " +
@@ -379,7 +355,7 @@ bool LocalRegistry::start() {
         pid_ = -1;
         break;
       }
-      if (port_open(port_)) return true;
+      if (loopback_port_open(port_)) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     stop();
