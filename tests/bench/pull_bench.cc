@@ -63,6 +63,8 @@ namespace fs = std::filesystem;
 #define BERTH_SOURCE_DIR "."
 #endif
 
+using berth::testing::describe;
+using berth::testing::exited_ok;
 using berth::testing::find_in_path;
 using berth::testing::free_loopback_port;
 using berth::testing::loopback_port_open;
@@ -91,15 +93,6 @@ void check_stop() {
 }
 
 std::string tail_of(const std::string& s, size_t n = 600) { return s.size() <= n ? s : "..." + s.substr(s.size() - n); }
-
-bool exited_ok(int status) { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-
-std::string describe(int status) {
-  if (status < 0) return "not started";
-  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("signal ") + strsignal(WTERMSIG(status));
-  return "status " + std::to_string(status);
-}
 
 // fork + exec with stdin from /dev/null, stdout to out_path, stderr to err_path. The child
 // dies with the bench (PR_SET_PDEATHSIG), so a killed bench leaves no daemon behind.

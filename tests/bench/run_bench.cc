@@ -57,6 +57,8 @@ namespace fs = std::filesystem;
 
 void say(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
+using berth::testing::describe;
+using berth::testing::exited_ok;
 using berth::testing::find_in_path;
 using berth::testing::now_ms;
 using berth::testing::slurp;
@@ -68,15 +70,6 @@ struct Outcome {
   long maxrss_kib = 0;
   std::string err;  // stderr, kept for the report on failure
 };
-
-bool exited_ok(int status) { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-
-std::string describe(int status) {
-  if (status < 0) return "not started";
-  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("signal ") + strsignal(WTERMSIG(status));
-  return "status " + std::to_string(status);
-}
 
 // Runs argv with stdout to /dev/null and stderr to err_path; wait4 gives the
 // process's own peak RSS (which, per wait4's RUSAGE_BOTH semantics, also covers the
