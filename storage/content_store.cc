@@ -101,13 +101,9 @@ Result<BlobWriter> ContentStore::writer(const Digest& expected, int64_t expected
 
 Result<Digest> ContentStore::put(std::string_view data, const std::optional<Digest>& expected) const {
   Digest digest = expected ? *expected : sha256_of(data);
-  // A stored blob was verified when it was committed.
-  if (contains(digest)) {
-    if (expected && static_cast<int64_t>(data.size()) == size_of(digest).value_or(-1) && sha256_of(data) == digest) {
-      return digest;
-    }
-    if (!expected) return digest;
-  }
+  // A stored blob was verified when it was committed; the caller's bytes still must
+  // match the digest they claim.
+  if (contains(digest) && (!expected || sha256_of(data) == digest)) return digest;
   BlobWriter w = BERTH_TRY(writer(digest, static_cast<int64_t>(data.size())));
   BERTH_TRY_VOID(w.write(data));
   BERTH_TRY_VOID(w.commit());

@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -529,8 +530,18 @@ TEST_F(ImageStoreTest, HostileLayersAreRejectedAndLeaveHostAndStoreUntouched) {
     EXPECT_FALSE(r) << "attack " << i << " was accepted";
     expect_store_empty();
     EXPECT_EQ(read_file(sentinel.path() + "/keep").value_or(""), "original") << "attack " << i;
+    // Whatever an attack tried to create exists nowhere: not on the host's root, not
+    // beside the sentinel, not anywhere in the store or the layouts.
     struct stat st{};
-    EXPECT_NE(::lstat((sentinel.path() + "/../escape").c_str(), &st), 0);
+    for (auto host_path : {"/abs-escape", "/escape", "/steal"}) EXPECT_NE(::lstat(host_path, &st), 0) << host_path;
+    for (auto& e : std::filesystem::recursive_directory_iterator(root_->path())) {
+      std::string name = e.path().filename();
+      EXPECT_TRUE(name != "escape" && name != "abs-escape" && name != "pwned" && name != "steal")
+          << "attack " << i << " left " << e.path();
+    }
+    for (auto& e : std::filesystem::directory_iterator(sentinel.path())) {
+      EXPECT_EQ(e.path().filename(), "keep") << "attack " << i << " wrote " << e.path();
+    }
   }
 }
 
