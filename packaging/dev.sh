@@ -9,7 +9,9 @@ packages=(build-essential cmake ninja-build pkg-config git file python3
   libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev
   libssl-dev libcurl4-openssl-dev libarchive-dev libzstd-dev zlib1g-dev libsqlite3-dev
   libtomlplusplus-dev libgtest-dev libgmock-dev procps busybox-static crun runc
-  docker-registry skopeo umoci apache2-utils openssl zstd)
+  docker-registry skopeo umoci apache2-utils openssl zstd
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libnghttp2-dev
+  containernetworking-plugins iproute2 iptables)
 
 install_packages() {
   local missing=()

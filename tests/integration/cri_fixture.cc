@@ -1,0 +1,300 @@
+#include "tests/integration/cri_fixture.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace berth::testing {
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool path_exists(const std::string& p) {
+  struct stat st;
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
+// The images are built once per test binary run and shared by every fixture.
+const std::string& test_images_dir(std::string* error) {
+  static std::string dir;
+  static std::string failure;
+  static bool done = false;
+  if (!done) {
+    done = true;
+    static RegistryTestDir keep("berth-cri-images");
+    auto built = run_tool({"/usr/bin/python3", std::string(BERTH_SOURCE_DIR) + "/tests/support/make_test_images.py",
+                           "--busybox", "/bin/busybox", "--out", keep.path(), "--only", "busybox,users"});
+    if (built.code != 0) failure = "make_test_images.py failed: " + built.output;
+    else dir = keep.path();
+  }
+  if (error) *error = failure;
+  return dir;
+}
+
+}  // namespace
+
+std::unique_ptr<::grpc::ClientContext> call_context(std::chrono::seconds timeout) {
+  auto ctx = std::make_unique<::grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+  return ctx;
+}
+
+std::string BerthdFixture::unavailable_reason() {
+  if (::geteuid() != 0) return "berthd tests need root (namespaces, mounts, cgroups, CNI)";
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0) return "containernetworking-plugins are not installed in /usr/lib/cni";
+  if (::access("/bin/busybox", X_OK) != 0) return "busybox-static is not installed";
+  return "";
+}
+
+BerthdFixture::BerthdFixture() : dir_("berth-cri") {
+  root_ = dir_.path() + "/root";
+  state_ = dir_.path() + "/state";
+  socket_ = state_ + "/berth.sock";
+  log_dir_ = dir_.path() + "/logs";
+  cni_conf_dir_ = dir_.path() + "/net.d";
+  ipam_dir_ = dir_.path() + "/ipam";
+  stderr_path_ = dir_.path() + "/berthd.stderr";
+  std::random_device rd;
+  unsigned n = 10 + rd() % 240;
+  bridge_ = "btcri" + std::to_string(n) + std::to_string(rd() % 1000);
+  subnet_prefix_ = "10.201." + std::to_string(n) + ".";
+  ::mkdir(cni_conf_dir_.c_str(), 0755);
+  ::mkdir(log_dir_.c_str(), 0755);
+  std::ofstream(cni_conf_dir_ + "/10-test.conflist") << R"({"cniVersion":"1.0.0","name":"berth-test","plugins":[)"
+      << R"({"type":"bridge","bridge":")" << bridge_ << R"(","isGateway":true,"ipMasq":false,"hairpinMode":true,)"
+      << R"("ipam":{"type":"host-local","ranges":[[{"subnet":")" << subnet_prefix_ << R"(0/24"}]],)"
+      << R"("routes":[{"dst":"0.0.0.0/0"}],"dataDir":")" << ipam_dir_ << R"("}},)"
+      << R"({"type":"portmap","capabilities":{"portMappings":true},"snat":true}]})";
+}
+
+BerthdFixture::~BerthdFixture() {
+  // Pods left by a failed test go first, so nothing outlives the fixture.
+  if (pid_ > 0 && runtime_) {
+    v1::ListPodSandboxRequest req;
+    v1::ListPodSandboxResponse resp;
+    if (runtime_->ListPodSandbox(call_context().get(), req, &resp).ok())
+      for (auto& p : resp.items()) remove_pod(p.id());
+  }
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  run_tool({"/usr/sbin/ip", "link", "del", bridge_}, 10);
+  // Anything still mounted under the test dir would make its removal fail.
+  std::string mounts = slurp("/proc/self/mountinfo");
+  std::istringstream lines(mounts);
+  std::vector<std::string> targets;
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream f(line);
+    std::string a, b, c, d, target;
+    f >> a >> b >> c >> d >> target;
+    if (target.starts_with(dir_.path())) targets.push_back(target);
+  }
+  for (auto it = targets.rbegin(); it != targets.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
+}
+
+bool BerthdFixture::start(const std::vector<std::string>& extra_args) {
+  std::vector<std::string> args = {BERTHD_BINARY,  "--config",       dir_.path() + "/none.toml",
+                                   "--root",       root_,          "--state",
+                                   state_,         "--socket",     socket_,
+                                   "--cni-conf-dir", cni_conf_dir_, "--cni-bin-dir",
+                                   "/usr/lib/cni", "--cgroup-root", "/berth-test",
+                                   "--log-level",  "debug"};
+  std::ofstream(dir_.path() + "/none.toml") << "";
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(fd, 2);
+    ::dup2(fd, 1);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  connect();
+  for (int i = 0; i < 300; ++i) {
+    v1::VersionRequest req;
+    v1::VersionResponse resp;
+    if (path_exists(socket_) && runtime_->Version(call_context(std::chrono::seconds(2)).get(), req, &resp).ok())
+      return true;
+    int status;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      error_ = "berthd exited: " + daemon_output();
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  error_ = "berthd did not answer Version: " + daemon_output();
+  return false;
+}
+
+void BerthdFixture::connect() {
+  channel_ = ::grpc::CreateChannel("unix://" + socket_, ::grpc::InsecureChannelCredentials());
+  runtime_ = v1::RuntimeService::NewStub(channel_);
+  images_ = v1::ImageService::NewStub(channel_);
+}
+
+void BerthdFixture::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+bool BerthdFixture::terminate() {
+  if (pid_ <= 0) return false;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+std::string BerthdFixture::daemon_output() const { return slurp(stderr_path_); }
+
+bool BerthdFixture::import_images() {
+  std::string error;
+  const std::string& dir = test_images_dir(&error);
+  if (dir.empty()) {
+    error_ = error;
+    return false;
+  }
+  for (auto [layout, name] : {std::pair{"busybox", "docker.io/library/busybox"}, std::pair{"users", "example.com/test/users"}}) {
+    auto r = run_tool({BERTHCTL_BINARY, "--root", root_, "import", "--name", name, dir + "/" + layout});
+    if (r.code != 0) {
+      error_ = "berthctl import " + std::string(layout) + ": " + r.output;
+      return false;
+    }
+  }
+  return true;
+}
+
+v1::PodSandboxConfig BerthdFixture::pod_config(const std::string& name) const {
+  static std::atomic<int> counter{0};
+  v1::PodSandboxConfig c;
+  std::string unique = name + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  c.mutable_metadata()->set_name(unique);
+  c.mutable_metadata()->set_namespace_("berth-test");
+  c.mutable_metadata()->set_uid("uid-" + unique);
+  c.mutable_metadata()->set_attempt(0);
+  c.set_hostname(name);
+  c.set_log_directory(log_dir_ + "/" + unique);
+  (*c.mutable_labels())["test"] = name;
+  return c;
+}
+
+v1::ContainerConfig BerthdFixture::container_config(const std::string& name, const std::vector<std::string>& argv,
+                                                    const std::string& image) const {
+  v1::ContainerConfig c;
+  c.mutable_metadata()->set_name(name);
+  c.mutable_image()->set_image(image);
+  for (auto& a : argv) c.add_command(a);
+  c.set_log_path(name + ".log");
+  return c;
+}
+
+std::string BerthdFixture::run_pod(const v1::PodSandboxConfig& config) {
+  v1::RunPodSandboxRequest req;
+  *req.mutable_config() = config;
+  v1::RunPodSandboxResponse resp;
+  auto s = runtime_->RunPodSandbox(call_context().get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << "RunPodSandbox: " << s.error_message();
+  return s.ok() ? resp.pod_sandbox_id() : "";
+}
+
+std::string BerthdFixture::create_container(const std::string& pod_id, const v1::ContainerConfig& config,
+                                            const v1::PodSandboxConfig& pod) {
+  v1::CreateContainerRequest req;
+  req.set_pod_sandbox_id(pod_id);
+  *req.mutable_config() = config;
+  *req.mutable_sandbox_config() = pod;
+  v1::CreateContainerResponse resp;
+  auto s = runtime_->CreateContainer(call_context().get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << "CreateContainer: " << s.error_message();
+  return s.ok() ? resp.container_id() : "";
+}
+
+bool BerthdFixture::start_container(const std::string& id) {
+  v1::StartContainerRequest req;
+  req.set_container_id(id);
+  v1::StartContainerResponse resp;
+  auto s = runtime_->StartContainer(call_context().get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << "StartContainer: " << s.error_message();
+  return s.ok();
+}
+
+v1::ContainerStatus BerthdFixture::container_status(const std::string& id) {
+  v1::ContainerStatusRequest req;
+  req.set_container_id(id);
+  v1::ContainerStatusResponse resp;
+  auto s = runtime_->ContainerStatus(call_context().get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << "ContainerStatus: " << s.error_message();
+  return resp.status();
+}
+
+std::optional<v1::ContainerStatus> BerthdFixture::wait_exited(const std::string& id, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = container_status(id);
+    if (st.state() == v1::CONTAINER_EXITED) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::nullopt;
+}
+
+v1::PodSandboxStatus BerthdFixture::pod_status(const std::string& id) {
+  v1::PodSandboxStatusRequest req;
+  req.set_pod_sandbox_id(id);
+  v1::PodSandboxStatusResponse resp;
+  auto s = runtime_->PodSandboxStatus(call_context().get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << "PodSandboxStatus: " << s.error_message();
+  return resp.status();
+}
+
+::grpc::Status BerthdFixture::remove_pod(const std::string& id) {
+  v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(id);
+  v1::StopPodSandboxResponse stopped;
+  runtime_->StopPodSandbox(call_context().get(), stop, &stopped);
+  v1::RemovePodSandboxRequest req;
+  req.set_pod_sandbox_id(id);
+  v1::RemovePodSandboxResponse resp;
+  return runtime_->RemovePodSandbox(call_context().get(), req, &resp);
+}
+
+std::string BerthdFixture::leftovers_of(const std::string& pod_id) const {
+  std::string left;
+  if (path_exists(state_ + "/pods/" + pod_id)) left += "pod dir; ";
+  std::string mounts = slurp("/proc/self/mountinfo");
+  if (mounts.find(pod_id) != std::string::npos) left += "a mount naming the pod; ";
+  if (path_exists(root_ + "/cni/cache/" + pod_id + "-eth0.json")) left += "CNI cache entry; ";
+  if (path_exists("/sys/fs/cgroup/memory/berth-test/" + pod_id)) left += "pod cgroup; ";
+  // host-local keeps one file per allocated IP, named by the IP.
+  auto ls = run_tool({"/bin/sh", "-c", "ls " + ipam_dir_ + "/berth-test 2>/dev/null | grep -c '^10\\.' || true"}, 10);
+  if (std::atoi(ls.output.c_str()) > 0) left += "IP allocations: " + ls.output + "; ";
+  return left;
+}
+
+}  // namespace berth::testing
