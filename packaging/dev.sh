@@ -1,6 +1,6 @@
 #!/bin/bash
 # One entry point for a fresh Debian 12 machine, as root:
-#   packaging/dev.sh demo   install packages, build, run a busybox container with berth
+#   packaging/dev.sh demo   install packages, build, run berthd and a busybox pod through CRI
 #   packaging/dev.sh test   install packages, build once, run every test (unit + integration)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,11 +33,7 @@ case "${1:-}" in
   demo)
     install_packages
     build
-    bundle=$(mktemp -d /tmp/berth-busybox.XXXXXX)
-    packaging/make-busybox-bundle.sh "$bundle" "$PWD/build/runtime/cli/berth" \
-      /bin/sh -c 'echo "hello from $(hostname): $(id)"; grep -E "^(CapEff|NoNewPrivs|Seccomp)" /proc/self/status; ls /sys/fs/cgroup'
-    build/runtime/cli/berth run --bundle "$bundle" "demo-$$"
-    rm -rf "$bundle"
+    packaging/demo.sh build
     ;;
   test)
     install_packages

@@ -25,10 +25,18 @@ std::string realtime_name(int number) {
   return "SIGRTMAX-" + std::to_string(from_max);
 }
 
+// glibc's abbreviation, except that SIGIO keeps the name CRI, Go and the engine use
+// (glibc calls it POLL).
+std::string abbreviation(int number) {
+  const char* abbrev = ::sigabbrev_np(number);
+  if (!abbrev) return {};
+  return number == SIGIO ? "IO" : abbrev;
+}
+
 std::string name_of(int number) {
   if (number >= SIGRTMIN && number <= SIGRTMAX) return realtime_name(number);
-  const char* abbrev = ::sigabbrev_np(number);
-  return abbrev ? std::string("SIG") + abbrev : std::string();
+  std::string abbrev = abbreviation(number);
+  return abbrev.empty() ? abbrev : "SIG" + abbrev;
 }
 
 }  // namespace
@@ -53,10 +61,8 @@ std::string canonical_signal_name(std::string_view text) {
   if (rest == "CLD") return "SIGCHLD";
   if (rest == "POLL") return "SIGIO";
   if (rest == "IOT") return "SIGABRT";
-  for (int n = 1; n < SIGRTMIN; ++n) {
-    const char* abbrev = ::sigabbrev_np(n);
-    if (abbrev && rest == abbrev) return name;
-  }
+  for (int n = 1; n < SIGRTMIN; ++n)
+    if (rest == abbreviation(n)) return name;
   return {};
 }
 

@@ -2,12 +2,13 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "runtime/berthctl/cri_commands.h"
 #include "runtime/berthctl/image_commands.h"
 
 using namespace berth;
 
 int main(int argc, char** argv) {
-  CLI::App app{"berthctl: manage berth's images on this node"};
+  CLI::App app{"berthctl: manage berth's images, pods and containers on this node"};
   app.require_subcommand(1);
   storage::ImageStoreOptions options;
   std::string platform;
@@ -19,7 +20,11 @@ int main(int argc, char** argv) {
   app.add_option("--platform", platform, "Platform to pull, os/arch[/variant] (default: this node)");
   app.add_option("--parallel", options.parallel_layers, "Layers fetched and unpacked at once")->capture_default_str();
 
+  std::string socket = "/run/berth/berth.sock";
+  app.add_option("--socket", socket, "berthd's CRI socket (pod and container commands)")->capture_default_str();
+
   std::function<int()> run;
+  ctl::add_cri_commands(app, socket, run);
   ctl::add_image_commands(
       app,
       [&]() -> Result<std::unique_ptr<storage::ImageStore>> {

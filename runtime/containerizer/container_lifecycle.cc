@@ -116,6 +116,7 @@ Result<std::string> Containerizer::Impl::create_container(const std::string& pod
     BERTH_TRY_VOID(make_dirs(rootfs_dir(rec.id), 0700));
     auto mounts = BERTH_TRY(images->snapshotter().prepare(rec.snapshot_key, image->chain_id));
     BERTH_TRY_VOID(storage::mount_all(mounts, rootfs_dir(rec.id)));
+    crash_point("create_container.after_rootfs");
 
     auto info = sandbox_info(*pod);
     ContainerSpecInputs in;
@@ -147,6 +148,7 @@ Result<std::string> Containerizer::Impl::create_container(const std::string& pod
     launch.stdin_open = spec.stdin_open;
     launch.stdin_once = spec.stdin_once;
     BERTH_TRY(launch_shim(launch));
+    crash_point("create_container.after_shim");
     auto st = BERTH_TRY(read_shim_state(shim_dir(rec.id)));
     rec.phase = ContainerPhase::created;
     {
@@ -229,6 +231,7 @@ Result<> Containerizer::Impl::stop_container(const std::string& id, std::chrono:
   if (rec->phase == ContainerPhase::exited) return {};
   if (timeout.count() > 0 && rec->phase == ContainerPhase::running) {
     BERTH_TRY_VOID(kill_container(id, rec->stop_signal, false));
+    crash_point("stop_container.after_signal");
     if (wait_exited(id, timeout)) return {};
   }
   BERTH_TRY_VOID(kill_container(id, SIGKILL, true));

@@ -38,6 +38,9 @@ struct ContainerizerOptions {
   std::string cgroup_root = "/berth";    // parent of pod cgroups kubelet did not place
   bool restrict_oom_score_adj = true;    // root here lacks CAP_SYS_RESOURCE
   int64_t shm_size_bytes = 64ll << 20;
+  // Fault injection for recovery tests: the daemon kills itself (SIGKILL) when it
+  // reaches a step named here, e.g. "run_pod.after_cni_add". Never set in service.
+  std::vector<std::string> crash_points;
 };
 
 enum class PodState { ready, notready };

@@ -75,6 +75,9 @@ struct Containerizer::Impl {
   Result<ContainerStatus> status_of(const ContainerRecord& record);
   Result<std::string> container_cgroup(const ContainerRecord& record) const;
 
+  // SIGKILLs the daemon at a configured crash point (recovery tests).
+  void crash_point(const char* name) const;
+
   // Recovery (recovery.cc).
   void recover();
 };

@@ -146,6 +146,7 @@ Result<std::string> Containerizer::Impl::run_pod(const PodSandboxSpec& spec) {
       else pin.net_sysctls[name] = value;
     }
     if (pin.net || pin.ipc || pin.uts) BERTH_TRY(linux_ns::pin_new_namespaces(ns_dir, pin));
+    crash_point("run_pod.after_namespaces");
     if (!rec.pid_ns_path.empty()) {
       auto holder = BERTH_TRY(linux_ns::start_pid_namespace_holder(ns_dir, options.shim_binary, {"pause"}));
       rec.pid_holder = holder.pid;
@@ -161,6 +162,7 @@ Result<std::string> Containerizer::Impl::run_pod(const PodSandboxSpec& spec) {
       auto result = BERTH_TRY(cni->add(attachment_for(rec), *net_config));
       rec.ips = result.pod_ips();
       rec.cni_result = result.raw.dump();
+      crash_point("run_pod.after_cni_add");
     }
     rec.phase = PodPhase::ready;
     std::lock_guard g(records_mu);
@@ -230,6 +232,7 @@ Result<> Containerizer::Impl::stop_pod(const std::string& id) {
       if (c.pod_id == id) mine.push_back(c);
   }
   for (auto& c : mine) BERTH_TRY_VOID(stop_container(c.id, std::chrono::seconds(0)));
+  crash_point("stop_pod.after_containers");
   bool was_ready = rec->phase == PodPhase::ready;
   BERTH_TRY_VOID(teardown_pod(*rec, true));
   rec->phase = PodPhase::notready;

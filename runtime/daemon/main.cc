@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
   auto* o_bin = app.add_option("--cni-bin-dir", flags.cni_bin_dirs, "CNI plugin dir (repeatable)");
   auto* o_regcfg = app.add_option("--registry-config-path", flags.registry_config_path, "hosts.toml tree");
   auto* o_insecure = app.add_option("--insecure-registry", flags.insecure_registries, "registry reached over http");
+  std::vector<std::string> crash_points;
+  app.add_option("--debug-crash-point", crash_points, "kill berthd with SIGKILL at this step (recovery tests)")
+      ->group("");
   app.add_flag("--print-config", print_config, "print the effective config as TOML and exit");
   CLI11_PARSE(app, argc, argv);
 
@@ -135,6 +138,7 @@ int main(int argc, char** argv) {
   options.cni_timeout = std::chrono::seconds(config.cni_timeout_seconds);
   options.cgroup_root = config.cgroup_root;
   options.restrict_oom_score_adj = config.restrict_oom_score_adj;
+  options.crash_points = crash_points;
   auto containerizer = pod::Containerizer::open(options, images);
   if (!containerizer) return fatal("start containerizer: " + containerizer.error().message);
 

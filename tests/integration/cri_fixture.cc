@@ -10,7 +10,11 @@
 
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+
+#include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -117,7 +121,7 @@ bool BerthdFixture::start(const std::vector<std::string>& extra_args) {
                                    "--cni-conf-dir", cni_conf_dir_, "--cni-bin-dir",
                                    "/usr/lib/cni", "--cgroup-root", "/berth-test",
                                    "--log-level",  "debug"};
-  std::ofstream(dir_.path() + "/none.toml") << "";
+  std::ofstream(dir_.path() + "/none.toml") << config_toml_;
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -173,6 +177,11 @@ bool BerthdFixture::terminate() {
 }
 
 std::string BerthdFixture::daemon_output() const { return slurp(stderr_path_); }
+
+std::string BerthdFixture::test_image_layout(const std::string& name, std::string* error) {
+  const std::string& dir = test_images_dir(error);
+  return dir.empty() ? dir : dir + "/" + name;
+}
 
 bool BerthdFixture::import_images() {
   std::string error;
@@ -295,6 +304,172 @@ std::string BerthdFixture::leftovers_of(const std::string& pod_id) const {
   auto ls = run_tool({"/bin/sh", "-c", "ls " + ipam_dir_ + "/berth-test 2>/dev/null | grep -c '^10\\.' || true"}, 10);
   if (std::atoi(ls.output.c_str()) > 0) left += "IP allocations: " + ls.output + "; ";
   return left;
+}
+
+std::optional<v1::ContainerStatus> BerthdFixture::run_to_exit(const std::string& pod_id,
+                                                              const v1::ContainerConfig& config,
+                                                              const v1::PodSandboxConfig& pod,
+                                                              std::chrono::seconds timeout) {
+  std::string id = create_container(pod_id, config, pod);
+  if (id.empty() || !start_container(id)) return std::nullopt;
+  auto st = wait_exited(id, timeout);
+  EXPECT_TRUE(st.has_value()) << "container " << config.metadata().name() << " did not exit within "
+                              << timeout.count() << "s";
+  return st;
+}
+
+::grpc::Status BerthdFixture::exec_sync(const std::string& id, const std::vector<std::string>& argv,
+                                        v1::ExecSyncResponse* out, int64_t timeout_s) {
+  v1::ExecSyncRequest req;
+  req.set_container_id(id);
+  for (auto& a : argv) req.add_cmd(a);
+  req.set_timeout(timeout_s);
+  v1::ExecSyncResponse ignored;
+  return runtime_->ExecSync(call_context().get(), req, out ? out : &ignored);
+}
+
+std::string BerthdFixture::container_info(const std::string& id) {
+  v1::ContainerStatusRequest req;
+  req.set_container_id(id);
+  req.set_verbose(true);
+  v1::ContainerStatusResponse resp;
+  auto s = runtime_->ContainerStatus(call_context().get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << "ContainerStatus: " << s.error_message();
+  auto it = resp.info().find("info");
+  return it == resp.info().end() ? "" : it->second;
+}
+
+std::string BerthdFixture::pod_info(const std::string& id) {
+  v1::PodSandboxStatusRequest req;
+  req.set_pod_sandbox_id(id);
+  req.set_verbose(true);
+  v1::PodSandboxStatusResponse resp;
+  auto s = runtime_->PodSandboxStatus(call_context().get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << "PodSandboxStatus: " << s.error_message();
+  auto it = resp.info().find("info");
+  return it == resp.info().end() ? "" : it->second;
+}
+
+std::string BerthdFixture::container_cgroup_dir(const std::string& id, const std::string& controller) {
+  auto info = nlohmann::json::parse(container_info(id), nullptr, false);
+  if (info.is_discarded() || !info.contains("cgroupPath")) return "";
+  return "/sys/fs/cgroup/" + controller + info["cgroupPath"].get<std::string>();
+}
+
+int BerthdFixture::bridge_ports() const {
+  auto r = run_tool({"/usr/sbin/ip", "-o", "link", "show", "master", bridge_}, 10);
+  if (r.code != 0) return 0;  // no bridge yet: no ports
+  int n = 0;
+  for (char c : r.output) n += c == '\n';
+  return n;
+}
+
+std::optional<std::string> BerthdFixture::sql(const std::string& statement,
+                                              const std::vector<std::string>& params) const {
+  static const char* kScript =
+      "import sqlite3, sys\n"
+      "db = sqlite3.connect(sys.argv[1], timeout=10)\n"
+      "rows = db.execute(sys.argv[2], sys.argv[3:]).fetchall()\n"
+      "db.commit()\n"
+      "for r in rows: print('|'.join('' if v is None else str(v) for v in r))\n";
+  std::vector<std::string> argv = {"/usr/bin/python3", "-c", kScript, root_ + "/berth.db", statement};
+  argv.insert(argv.end(), params.begin(), params.end());
+  auto r = run_tool(argv, 30);
+  EXPECT_EQ(r.code, 0) << "sql " << statement << ": " << r.output;
+  if (r.code != 0) return std::nullopt;
+  return r.output;
+}
+
+std::string BerthdFixture::host_leftovers() const {
+  std::string left;
+  auto entries = [](const std::string& dir) {
+    std::vector<std::string> out;
+    if (DIR* d = ::opendir(dir.c_str())) {
+      while (auto* e = ::readdir(d))
+        if (e->d_name[0] != '.') out.emplace_back(e->d_name);
+      ::closedir(d);
+    }
+    return out;
+  };
+  for (auto& p : entries(state_ + "/pods")) left += "pod dir " + p + "; ";
+  for (auto& c : entries(state_ + "/containers")) left += "container dir " + c + "; ";
+  for (auto& c : entries(root_ + "/cni/cache")) left += "CNI cache " + c + "; ";
+  std::istringstream lines(slurp("/proc/self/mountinfo"));
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream f(line);
+    std::string a, b, c, d, target;
+    f >> a >> b >> c >> d >> target;
+    if (target.starts_with(state_ + "/")) left += "mount " + target + "; ";
+  }
+  for (auto& ip : entries(ipam_dir_ + "/berth-test"))
+    if (ip.starts_with("10.")) left += "IP allocation " + ip + "; ";
+  if (int ports = bridge_ports(); ports > 0) left += std::to_string(ports) + " veth(s) on " + bridge_ + "; ";
+  for (pid_t pid : processes_with(state_ + "/containers/")) left += "process " + std::to_string(pid) + "; ";
+  if (auto snaps = sql("SELECT key FROM snapshots WHERE key LIKE 'container-%'"); snaps && !snaps->empty())
+    left += "container snapshots: " + *snaps + "; ";
+  return left;
+}
+
+std::string read_text_file(const std::string& path) { return slurp(path); }
+
+std::vector<CriLogLine> parse_cri_log(const std::string& text) {
+  std::vector<CriLogLine> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    CriLogLine l;
+    size_t a = line.find(' ');
+    size_t b = a == std::string::npos ? a : line.find(' ', a + 1);
+    size_t c = b == std::string::npos ? b : line.find(' ', b + 1);
+    if (c == std::string::npos) {
+      l.message = line;
+    } else {
+      l.time = line.substr(0, a);
+      l.stream = line.substr(a + 1, b - a - 1);
+      l.tag = line.substr(b + 1, c - b - 1);
+      l.message = line.substr(c + 1);
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+std::vector<std::string> cri_log_lines(const std::string& text, const std::string& stream) {
+  std::vector<std::string> out;
+  std::string pending;
+  for (auto& l : parse_cri_log(text)) {
+    if (l.stream != stream) continue;
+    pending += l.message;
+    if (l.tag == "F") {
+      out.push_back(std::move(pending));
+      pending.clear();
+    }
+  }
+  if (!pending.empty()) out.push_back(std::move(pending));
+  return out;
+}
+
+std::map<std::string, std::string> key_values(const std::vector<std::string>& lines) {
+  std::map<std::string, std::string> out;
+  for (auto& l : lines) {
+    auto eq = l.find('=');
+    if (eq != std::string::npos) out[l.substr(0, eq)] = l.substr(eq + 1);
+  }
+  return out;
+}
+
+std::vector<pid_t> processes_with(const std::string& needle) {
+  std::vector<pid_t> out;
+  if (DIR* d = ::opendir("/proc")) {
+    while (auto* e = ::readdir(d)) {
+      pid_t pid = std::atoi(e->d_name);
+      if (pid <= 0 || pid == ::getpid()) continue;
+      std::string cmdline = slurp("/proc/" + std::to_string(pid) + "/cmdline");
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      if (cmdline.find(needle) != std::string::npos) out.push_back(pid);
+    }
+    ::closedir(d);
+  }
+  return out;
 }
 
 }  // namespace berth::testing
