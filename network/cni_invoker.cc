@@ -31,6 +31,11 @@ Result<> validate(const CniAttachment& a) {
   for (char c : ifname) if_ok = if_ok && c != '/' && c != ':' && !std::isspace(static_cast<unsigned char>(c));
   if (!if_ok) return invalid("invalid interface name \"" + ifname + "\"");
 
+  // CNI_ARGS is "K=V;K=V": a separator inside a key or value would forge another pair.
+  for (auto& [k, v] : a.args) {
+    if (k.empty() || k.find_first_of("=;") != std::string::npos || v.find(';') != std::string::npos)
+      return invalid("invalid CNI arg \"" + k + "=" + v + "\" for " + id);
+  }
   if (!a.capability_args.is_null() && !a.capability_args.is_object())
     return invalid("CNI capability args for " + id + " must be a JSON object");
   return {};

@@ -532,9 +532,10 @@ grpc::CallStatus RuntimeService::update_pod_sandbox_resources(Ctx&, const v1::Up
   if (req.pod_sandbox_id().empty()) return missing("pod_sandbox_id");
   auto pod = with_pod_id(req.pod_sandbox_id(), [&](const std::string& id) { return containerizer_.pod_status(id); });
   if (!pod) return failed(pod.error(), "update pod sandbox resources");
-  // kubelet has already resized the pod cgroup itself and treats this call as best
-  // effort; berth keeps nothing pod-level it would have to change yet.
-  return {StatusCode::unimplemented, "updating pod sandbox resources is not supported by this berthd yet"};
+  // kubelet resizes the pod cgroup itself before this call and treats the call as
+  // best effort; berth keeps no pod-level resource state of its own to change, so
+  // like containerd (without NRI plugins) it acknowledges the pod and is done.
+  return ok();
 }
 
 // ---- metrics ---------------------------------------------------------------------

@@ -12,8 +12,9 @@
 //  - ContainerStatus names the image by tag, its image_ref by repo digest, and its
 //    image_id by the ID PullImage returned.
 // Exec, Attach and PortForward need the streaming server, which berthd does not
-// run yet; CheckpointContainer and UpdatePodSandboxResources have no engine
-// support yet. Those answer UNIMPLEMENTED with a message saying so.
+// run yet, and CheckpointContainer has no engine support: those answer
+// UNIMPLEMENTED with a message saying so. UpdatePodSandboxResources checks the pod
+// and acknowledges: kubelet has already resized the pod cgroup itself.
 #pragma once
 
 #include "cri/proto/runtime_api.h"

@@ -3,6 +3,7 @@
 // kernel objects that no record names. A record that cannot be read is reported
 // and skipped; recovery never stops the daemon from starting.
 #include <dirent.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -32,6 +33,21 @@ std::vector<std::string> subdirs(const std::string& dir) {
 bool exists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
+}
+
+// SIGKILLs every process in the pid namespace pinned at `pin` (its holder first of
+// all, whose end takes the rest with it). The holder's pid lived only in the lost
+// record, so the namespace is found by its nsfs inode.
+void kill_pid_namespace(const std::string& pin) {
+  struct stat ns;
+  if (::stat(pin.c_str(), &ns) != 0) return;
+  for (auto& entry : subdirs("/proc")) {
+    pid_t pid = std::atoi(entry.c_str());
+    struct stat st;
+    if (pid > 0 && ::stat(("/proc/" + entry + "/ns/pid").c_str(), &st) == 0 && st.st_dev == ns.st_dev &&
+        st.st_ino == ns.st_ino)
+      ::kill(pid, SIGKILL);
+  }
 }
 
 }  // namespace
@@ -116,9 +132,12 @@ void Containerizer::Impl::recover() {
   }
 
   // Sweep: what exists on the node but has no record.
+  std::vector<std::string> orphan_pods;
   for (auto& id : subdirs(pods_dir())) {
     if (pod_ids.contains(id)) continue;
+    orphan_pods.push_back(id);
     std::string dir = pods_dir() + "/" + id;
+    kill_pid_namespace(dir + "/ns/pid");
     (void)linux_ns::release_pinned_namespaces(dir + "/ns");
     ::umount2((dir + "/shm").c_str(), MNT_DETACH);
     (void)remove_tree(dir);
@@ -135,6 +154,13 @@ void Containerizer::Impl::recover() {
   for (auto& id : Container::list(runtime_root())) {
     if (container_ids.contains(id)) continue;
     if (auto c = Container::load(runtime_root(), id)) (void)c->remove(true);
+  }
+  // The cgroups berth made for those pods (named after them, under its root), now
+  // that the sweep above has emptied them of containers.
+  for (auto& id : orphan_pods) {
+    auto cg = cgroups::CgroupManager::open(layout, options.cgroup_root + "/" + id);
+    if (!cg.exists()) continue;
+    if (auto r = cg.destroy(); !r) note("orphan pod cgroup " + id + ": " + r.error().message);
   }
   if (auto cached = cni->list_cached()) {
     for (auto& entry : *cached) {

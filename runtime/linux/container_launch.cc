@@ -282,9 +282,19 @@ void add_default_device_rules(const oci::Spec& spec, oci::Resources& resources) 
   for (auto [major, minor] : {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}})
     allow("c", major, minor, "rwm");
   allow("c", 136, std::nullopt, "rwm");  // /dev/pts/*
-  if (spec.linux)
-    for (auto& d : spec.linux->devices)
-      if (d.type != "p") allow(d.type == "b" ? "b" : "c", d.major, d.minor, "rwm");
+  if (!spec.linux) return;
+  // A device the spec's own rules already name keeps the access those rules give
+  // (CRI devices come with their permissions); the others get full access.
+  auto named = [&](const oci::Device& d, const std::string& type) {
+    for (auto& rule : spec.linux->resources ? spec.linux->resources->devices : std::vector<oci::DeviceRule>{})
+      if (rule.type == type && rule.major == d.major && rule.minor == d.minor) return true;
+    return false;
+  };
+  for (auto& d : spec.linux->devices) {
+    if (d.type == "p") continue;
+    std::string type = d.type == "b" ? "b" : "c";
+    if (!named(d, type)) allow(type.c_str(), d.major, d.minor, "rwm");
+  }
 }
 
 std::string hook_state(const ContainerState& s, Status status) { return oci_state_json(s, status, false); }

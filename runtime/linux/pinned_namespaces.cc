@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstring>
 #include <thread>
+#include <tuple>
 
 #include "common/file_util.h"
 #include "common/unique_fd.h"
@@ -66,6 +67,9 @@ Result<> write_sysctl(const std::string& name, const std::string& value, const c
     if (err == ENOENT)
       return invalid("sysctl " + name + " does not exist in the new " + ns_kind +
                      " namespace (unknown, or not namespaced)");
+    // Global knobs show up read-only in a non-initial namespace (net.core.rmem_max).
+    if (err == EACCES || err == EPERM)
+      return invalid("sysctl " + name + " is read-only in the new " + ns_kind + " namespace (not namespaced)");
     return sys_fail("open sysctl " + name, err);
   }
   ssize_t n = ::write(fd.get(), value.data(), value.size());

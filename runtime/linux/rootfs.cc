@@ -232,9 +232,32 @@ Result<RootfsPlan> plan_rootfs(const oci::Spec& spec, const std::string& bundle)
   return plan;
 }
 
+// With a shared rootfs propagation, the mount holding the rootfs is shared too, and
+// pivot_root refuses a new root whose parent mount is shared (EINVAL). Making just
+// that mount private (as runc does) lets the rootfs bind below start out private.
+Result<> make_rootfs_parent_private(const std::string& rootfs) {
+  auto text = BERTH_TRY(read_file("/proc/self/mountinfo"));
+  std::string best;
+  bool shared = false;
+  for (auto line : split(text, '\n')) {
+    auto fields = split(line, ' ');
+    if (fields.size() < 7) continue;
+    const std::string& mp = fields[4];
+    bool contains = rootfs == mp || mp == "/" || starts_with(rootfs, mp + "/");
+    if (!contains || mp.size() < best.size()) continue;
+    best = mp;
+    shared = false;
+    for (size_t i = 6; i < fields.size() && fields[i] != "-"; ++i)
+      if (starts_with(fields[i], "shared:")) shared = true;
+  }
+  if (shared) BERTH_TRY_VOID(do_mount("", best, "", MS_PRIVATE, "", best + " (private for pivot_root)"));
+  return {};
+}
+
 Result<UniqueFd> mount_rootfs(const RootfsPlan& plan) {
   // Nothing we mount may propagate back to the host.
   BERTH_TRY_VOID(do_mount("", "/", "", plan.root_propagation, "", "/ (propagation)"));
+  if (plan.root_propagation & MS_SHARED) BERTH_TRY_VOID(make_rootfs_parent_private(plan.rootfs));
   // pivot_root needs the rootfs to be a mount point whose parent is not shared.
   BERTH_TRY_VOID(do_mount(plan.rootfs, plan.rootfs, "", MS_BIND | MS_REC, "", plan.rootfs));
   UniqueFd root(::open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

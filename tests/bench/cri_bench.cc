@@ -27,7 +27,7 @@
 //
 // Usage (root): berth_cri_bench [--iterations N] [--pods N] [--berthd PATH]
 //                              [--berth-shim PATH] [--berth PATH] [--pause-binary PATH [--pause-arg A]]
-//                              [--no-containerd] [--workdir DIR] [--keep] [--verbose]
+//                              [--containerd PATH] [--no-containerd] [--workdir DIR] [--keep] [--verbose]
 //
 // Only the CRI stubs (grpc++ and the generated messages) are linked: the bench shares no
 // code with what it measures.
@@ -194,11 +194,12 @@ Outcome must(const std::vector<std::string>& argv, const std::string& log_prefix
 struct Daemon {
   std::string name;
   pid_t pid = -1;
+  int exit_status = -1;  // once reaped
   bool alive() {
     if (pid <= 0) return false;
     int st = 0;
     pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) pid = -1;
+    if (r == pid) pid = -1, exit_status = st;
     return r == 0;
   }
   void stop(int patience_s = 10) {
@@ -310,6 +311,13 @@ struct MemFigure {
   }
 };
 
+// The 1, 5 and 15 minute load averages: what else ran on the machine.
+std::string loadavg() {
+  auto w = words(slurp("/proc/loadavg").value_or(""));
+  if (w.size() < 3) return "?";
+  return w[0] + " " + w[1] + " " + w[2];
+}
+
 double mib(long kib) { return static_cast<double>(kib) / 1024.0; }
 
 // ---------------------------------------------------------------------------
@@ -367,6 +375,7 @@ struct Runtime {
   std::vector<std::string> other_cmds;
   int pods_started = 0;
   double pods_start_ms = 0;
+  std::vector<double> mem_start_ms;  // pod start (sum) of each pod of the memory phase, in order
   bool mem_done = false;
 
   void connect() {
@@ -407,7 +416,8 @@ void wait_ready(Runtime& r, const std::string& log_path, int timeout_s = 30) {
   for (int i = 0; i < timeout_s * 20; ++i) {
     check_stop();
     if (!r.daemon.alive())
-      throw Fatal{r.name + " exited at start: " + tail_of(trim_text(slurp(log_path).value_or("")))};
+      throw Fatal{r.name + " exited at start (" + describe(r.daemon.exit_status) +
+                  "): " + tail_of(trim_text(slurp(log_path).value_or("")))};
     if (fs::exists(r.socket) && cri_version(r, &r.version)) {
       v1::StatusRequest req;
       v1::StatusResponse resp;
@@ -721,8 +731,7 @@ struct Bench {
         "  stream_server_address = \"127.0.0.1\"\n"
         "  stream_server_port = \"0\"\n"
         "  enable_selinux = false\n"
-        "  disable_apparmor = true\n"
-        "  enable_cdi = false\n\n" +
+        "  disable_apparmor = true\n\n" +
         cri + ".containerd]\n"
         "    snapshotter = \"overlayfs\"\n"
         "    default_runtime_name = \"runc\"\n\n" +
@@ -809,6 +818,7 @@ struct Bench {
       if (!t.error.empty()) throw Fatal{r.name + ": pod " + std::to_string(i + 1) + " of " + std::to_string(pods) +
                                         " for the memory figures: " + t.error};
       ++r.pods_started;
+      r.mem_start_ms.push_back(t.run + t.create + t.start);
     }
     r.pods_start_ms = now_ms() - t0;
     // Let the shims and the daemon settle (first status writes, log writers, GC).
@@ -940,7 +950,10 @@ void print_timing(const Bench& b, const std::vector<Runtime*>& rts) {
     row(kPhases[i], be->ms.at(kPhases[i]), cd ? &cd->ms.at(kPhases[i]) : nullptr);
   row("pod removal (sum)", be->removal_total, cd ? &cd->removal_total : nullptr);
   (void)rts;
-  std::printf("(pod start and removal: median and p90 of the per-pod sums, not sums of the phase medians)\n");
+  std::printf("(pod start and removal: median and p90 of the per-pod sums, not sums of the phase medians.\n"
+              " berth makes the container's namespaces, mounts and init in CreateContainer and only releases it in\n"
+              " StartContainer; containerd runs `runc create` and `runc start` both in StartContainer, so compare the\n"
+              " sums. StopPodSandbox kills the container (no StopContainer first) in both.)\n");
   if (cd && !cd->start_total.empty() && !be->start_total.empty()) {
     double bm = median(be->start_total), cm = median(cd->start_total);
     std::printf("GOAL pod start <= 1/3 of containerd's: berth %.1f ms vs containerd %.1f ms / 3 = %.1f ms: %s "
@@ -1016,6 +1029,19 @@ void print_memory(const Bench& b) {
   std::printf("%d pods started one after another in: berth %.0f ms", pods, be.pods_start_ms);
   if (cd) std::printf(", containerd %.0f ms", cd->pods_start_ms);
   std::printf("\n");
+  // Does a pod start get slower with more pods running?
+  auto ends = [&](const Runtime& r) {
+    size_t k = std::min<size_t>(10, r.mem_start_ms.size() / 2);
+    if (k == 0) return std::string("-");
+    std::vector<double> first(r.mem_start_ms.begin(), r.mem_start_ms.begin() + static_cast<long>(k));
+    std::vector<double> last(r.mem_start_ms.end() - static_cast<long>(k), r.mem_start_ms.end());
+    return fmt("%.1f", median(first)) + " -> " + fmt("%.1f", median(last)) + " ms";
+  };
+  size_t k = std::min<size_t>(10, be.mem_start_ms.size() / 2);
+  std::printf("pod start (sum) as the pods pile up, median of the first %zu -> the last %zu: berth %s", k, k,
+              ends(be).c_str());
+  if (cd) std::printf(", containerd %s", ends(*cd).c_str());
+  std::printf("\n");
   std::printf("The goals use RSS (PSS divides pages shared between the shims, so it is lower).\n");
   if (b.have_ctd) {
     double ratio = static_cast<double>(be.idle.daemon_rss) / static_cast<double>(b.ctd.idle.daemon_rss);
@@ -1042,6 +1068,7 @@ int usage(const char* argv0, int rc) {
       "  --berth PATH       berth runtime CLI, default %s\n"
       "  --pause-binary P   static binary for containerd's pause image (default: berth-shim, run as `pause`)\n"
       "  --pause-arg A      its argument (default `pause` with berth-shim, none otherwise)\n"
+      "  --containerd PATH  containerd to compare with (default: from PATH)\n"
       "  --no-containerd    measure berth alone\n"
       "  --workdir DIR      where the temp dir goes (default /tmp; keep it short: unix socket paths)\n"
       "  --keep             keep the temp dir (logs, configs)\n"
@@ -1056,7 +1083,7 @@ int main(int argc, char** argv) {
   Bench b;
   bool keep = false, no_ctd = false;
   bool pause_arg_given = false;
-  std::string workdir = "/tmp";
+  std::string workdir = "/tmp", containerd_path;
   b.berthd_bin = BERTHD_DEFAULT_BINARY;
   b.shim_bin = BERTH_SHIM_DEFAULT_BINARY;
   b.berth_bin = BERTH_DEFAULT_BINARY;
@@ -1077,6 +1104,7 @@ int main(int argc, char** argv) {
     else if (auto v = value("--pause-binary")) b.pause_bin = *v;
     else if (auto v = value("--pause-arg")) b.pause_arg = *v, pause_arg_given = true;
     else if (auto v = value("--workdir")) workdir = *v;
+    else if (auto v = value("--containerd")) containerd_path = *v;
     else if (a == "--no-containerd") no_ctd = true;
     else if (a == "--keep") keep = true;
     else if (a == "--verbose" || a == "-v") g_verbose = true;
@@ -1112,6 +1140,7 @@ int main(int argc, char** argv) {
   for (int s : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(s, &sa, nullptr);
 
   int rc = 0;
+  std::string load_before = loadavg();
   try {
     if (::access("/usr/lib/cni/bridge", X_OK) != 0) throw Fatal{"no CNI plugins in /usr/lib/cni (containernetworking-plugins)"};
     if (::access("/bin/busybox", X_OK) != 0) throw Fatal{"no /bin/busybox (busybox-static)"};
@@ -1151,7 +1180,8 @@ int main(int argc, char** argv) {
     if (no_ctd) {
       b.ctd_skip_reason = "--no-containerd";
     } else {
-      auto containerd = find_in_path("containerd");
+      auto containerd = containerd_path.empty() ? find_in_path("containerd") : std::optional<std::string>(containerd_path);
+      if (containerd && ::access(containerd->c_str(), X_OK) != 0) containerd.reset();
       auto runc = find_in_path("runc");
       auto shim = find_in_path("containerd-shim-runc-v2");
       if (!containerd || !runc || !shim) {
@@ -1275,6 +1305,8 @@ int main(int argc, char** argv) {
                 "     (%s%s)\n",
                 b.busybox_ref.c_str(), b.pause_ref.c_str(), fs::path(b.pause_bin).filename().c_str(),
                 b.pause_arg.empty() ? "" : (" " + b.pause_arg).c_str());
+    std::printf("machine: %u CPUs; load average (1, 5, 15 min) %s at the start, %s at the end\n",
+                std::thread::hardware_concurrency(), load_before.c_str(), loadavg().c_str());
     print_timing(b, rts);
     print_memory(b);
     for (Runtime* r : {&b.berth, &b.ctd}) {

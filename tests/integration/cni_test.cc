@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iostream>
 #include <random>
 #include <set>
 #include <string>
@@ -295,13 +296,25 @@ class CniTest : public ::testing::Test {
     return "";
   }
 
-  void expect_clean(const std::string& id, const std::string& veth) {
+  // Bridge DEL (up to at least plugins 1.5) finds the IPs to un-masquerade on the
+  // pod's interface; when the netns or eth0 is already gone it removes the address
+  // lease but leaves its per-pod ipMasq chain (containernetworking/plugins#810).
+  // Those cases pass Masq::may_leak; the suite teardown removes the leftover chains.
+  enum class Masq { removed, may_leak };
+  void expect_clean(const std::string& id, const std::string& veth, Masq masq = Masq::removed) {
     if (!veth.empty()) {
       EXPECT_FALSE(link_exists(veth)) << veth;
     }
     EXPECT_TRUE(bridge_ports().empty());
     EXPECT_TRUE(ipam_allocations().empty());
-    EXPECT_FALSE(iptables_mention(id)) << sh_out("iptables-save -t nat");
+    std::string rules = sh_out("iptables-save -t nat");
+    for (auto& line : testing::lines_of(rules)) {
+      if (line.find(id) == std::string::npos) continue;
+      bool masq_rule = line.find("MASQUERADE") != std::string::npos || line.find("-j ACCEPT") != std::string::npos ||
+                       (starts_with(line, "-A POSTROUTING -s ") && line.find("-j CNI-") != std::string::npos);
+      if (masq == Masq::may_leak && masq_rule) continue;
+      ADD_FAILURE() << "rule left for " << id << ": " << line;
+    }
     EXPECT_FALSE(invoker().has_cache(id, "eth0"));
   }
 
@@ -359,8 +372,16 @@ TEST_F(CniTest, AddGivesReachablePodWithHostPortThenCheckAndDelCleanUp) {
     EXPECT_THAT(http_get("127.0.0.1", host_port, "/hello.txt"), HasSubstr("hello from the pod"));
   }
 
+  // portmap before 1.2 fails CHECK for IPv4-only pods, looking for IPv6 rules it never
+  // made (containernetworking/plugins#819); anything else must pass. The CHECK test
+  // below runs on a network without portmap.
   auto checked = inv.check(attachment(id, netns));
-  EXPECT_TRUE(checked.has_value()) << checked.error().message;
+  if (!checked && checked.error().message.find("portmap CHECK failed") != std::string::npos &&
+      checked.error().message.find("could not check ipv6 dnat") != std::string::npos) {
+    std::cout << "note: known portmap CHECK bug: " << checked.error().message << "\n";
+  } else {
+    EXPECT_TRUE(checked.has_value()) << checked.error().message;
+  }
 
   auto deleted = inv.del(attachment(id, netns), nullptr);
   ASSERT_TRUE(deleted.has_value()) << deleted.error().message;
@@ -371,18 +392,24 @@ TEST_F(CniTest, AddGivesReachablePodWithHostPortThenCheckAndDelCleanUp) {
   EXPECT_TRUE(again.has_value()) << again.error().message;
 }
 
-TEST_F(CniTest, CheckNoticesAMissingInterface) {
+TEST_F(CniTest, CheckPassesThenNoticesAMissingInterface) {
   std::string netns = new_pod("chk");
   std::string id = unique_id("chk");
+  // bridge + host-local only: see the portmap CHECK note above.
+  auto bridge_only = config_;
+  bridge_only.plugins.resize(1);
   auto inv = invoker();
-  ASSERT_TRUE(inv.add(attachment(id, netns), config_).has_value());
-  ASSERT_EQ(run_command({"/usr/bin/nsenter", "--net=" + netns, "/usr/sbin/ip", "link", "del", "eth0"}).code, 0);
+  ASSERT_TRUE(inv.add(attachment(id, netns), bridge_only).has_value());
   auto checked = inv.check(attachment(id, netns));
+  EXPECT_TRUE(checked.has_value()) << checked.error().message;
+
+  ASSERT_EQ(run_command({"/usr/bin/nsenter", "--net=" + netns, "/usr/sbin/ip", "link", "del", "eth0"}).code, 0);
+  checked = inv.check(attachment(id, netns));
   ASSERT_FALSE(checked.has_value());
   EXPECT_THAT(checked.error().message, HasSubstr("CNI plugin bridge CHECK failed"));
   auto deleted = inv.del(attachment(id, netns), nullptr);
   ASSERT_TRUE(deleted.has_value()) << deleted.error().message;
-  expect_clean(id, "");
+  expect_clean(id, "", Masq::may_leak);
 }
 
 TEST_F(CniTest, DelWorksAfterTheNetnsIsGone) {
@@ -397,7 +424,8 @@ TEST_F(CniTest, DelWorksAfterTheNetnsIsGone) {
 
   auto deleted = inv.del(attachment(id, netns), nullptr);
   ASSERT_TRUE(deleted.has_value()) << deleted.error().message;
-  expect_clean(id, veth);
+  // The veth went with the netns; the lease and portmap's rules go with DEL.
+  expect_clean(id, veth, Masq::may_leak);
   EXPECT_TRUE(inv.del(attachment(id, netns), nullptr).has_value());
 }
 

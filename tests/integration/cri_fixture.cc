@@ -176,6 +176,19 @@ bool BerthdFixture::terminate() {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+bool BerthdFixture::exited_within(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return true;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 std::string BerthdFixture::daemon_output() const { return slurp(stderr_path_); }
 
 std::string BerthdFixture::test_image_layout(const std::string& name, std::string* error) {
@@ -470,6 +483,23 @@ std::vector<pid_t> processes_with(const std::string& needle) {
     ::closedir(d);
   }
   return out;
+}
+
+bool process_running(pid_t pid) {
+  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return false;
+  char state = stat[close + 2];
+  return state != 'Z' && state != 'X';
+}
+
+bool wait_process_gone(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (process_running(pid)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 }  // namespace berth::testing

@@ -38,6 +38,8 @@ class BerthdFixture {
   bool start(const std::vector<std::string>& extra_args = {});
   void kill9();
   bool terminate();  // SIGTERM, waits; true when it exited 0
+  // Waits for the daemon to end by itself (a crash point); true when it did.
+  bool exited_within(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
   const std::string& error() const { return error_; }
   std::string daemon_output() const;  // its stderr so far
@@ -133,6 +135,10 @@ std::string read_text_file(const std::string& path);
 std::map<std::string, std::string> key_values(const std::vector<std::string>& lines);
 // Pids of processes whose command line contains `needle`.
 std::vector<pid_t> processes_with(const std::string& needle);
+// Whether `pid` is a live process (not gone, not a zombie).
+bool process_running(pid_t pid);
+// Polls until `pid` is no longer a live process; false if it still is at the timeout.
+bool wait_process_gone(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 // A test suite that shares one daemon (images imported once) between its tests, as
 // the CI time budget wants. `Suite` may hide daemon_args() and prepare() to start
@@ -147,25 +153,27 @@ class SharedBerthdTest : public ::testing::Test {
     shared_ = std::make_unique<BerthdFixture>();
     Suite::prepare(*shared_);
     if (!shared_->import_images()) error_ = shared_->error();
-    else if (!shared_->start(Suite::daemon_args())) error_ = shared_->error();
+    else if (!shared_->start(Suite::daemon_args(*shared_))) error_ = shared_->error();
   }
   static void TearDownTestSuite() {
     shared_.reset();
     error_.clear();
   }
-  static std::vector<std::string> daemon_args() { return {}; }
+  static std::vector<std::string> daemon_args(const BerthdFixture&) { return {}; }
   static void prepare(BerthdFixture&) {}
 
  protected:
   void SetUp() override {
     if (auto why = BerthdFixture::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     ASSERT_TRUE(shared_ && error_.empty()) << error_;
-    if (!shared_->running()) ASSERT_TRUE(shared_->start(Suite::daemon_args())) << shared_->error();
+    if (!shared_->running()) {
+      ASSERT_TRUE(shared_->start(Suite::daemon_args(*shared_))) << shared_->error();
+    }
     d_ = shared_.get();
   }
   void TearDown() override {
     if (!d_) return;
-    if (!d_->running() && !d_->start(Suite::daemon_args())) {
+    if (!d_->running() && !d_->start(Suite::daemon_args(*d_))) {
       ADD_FAILURE() << "berthd does not restart: " << d_->error();
       return;
     }
@@ -176,7 +184,9 @@ class SharedBerthdTest : public ::testing::Test {
         d_->remove_pod(p.id());
       }
     }
-    if (check_host_after_test_) EXPECT_EQ(d_->host_leftovers(), "") << "after the test";
+    if (check_host_after_test_) {
+      EXPECT_EQ(d_->host_leftovers(), "") << "after the test";
+    }
   }
 
   BerthdFixture* d_ = nullptr;

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -135,6 +137,35 @@ TEST_F(PinnedNamespacesTest, PinsNewNamespacesWithHostnameLoopbackAndSysctls) {
   EXPECT_TRUE(release_pinned_namespaces(tmp_ + "/never-made").has_value());
 }
 
+// The daemon pins from many threads at once; each pod gets its own namespaces and
+// no calling thread ever leaves its own.
+TEST_F(PinnedNamespacesTest, ConcurrentPinsFromThreadsStayApart) {
+  constexpr int kPods = 6;
+  std::vector<Result<PinnedNamespaces>> results(kPods, fail(EIO, "not run"));
+  std::vector<ino_t> thread_net(kPods), thread_net_after(kPods);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPods; ++i) {
+    threads.emplace_back([&, i] {
+      thread_net[i] = inode_of("/proc/thread-self/ns/net");
+      PinRequest req;
+      req.hostname = "pod-" + std::to_string(i);
+      results[i] = pin_new_namespaces(dir_ + std::to_string(i), req);
+      thread_net_after[i] = inode_of("/proc/thread-self/ns/net");
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<ino_t> inodes;
+  for (int i = 0; i < kPods; ++i) {
+    ASSERT_TRUE(results[i].has_value()) << results[i].error().message;
+    EXPECT_EQ(thread_net[i], thread_net_after[i]);
+    EXPECT_EQ(thread_net[i], inode_of("/proc/self/ns/net"));
+    inodes.insert(inode_of(results[i]->net));
+    EXPECT_EQ(in_ns("--uts=" + results[i]->uts, {"/bin/hostname"}), "pod-" + std::to_string(i));
+  }
+  EXPECT_EQ(inodes.size(), static_cast<size_t>(kPods));
+  for (int i = 0; i < kPods; ++i) ASSERT_TRUE(release_pinned_namespaces(dir_ + std::to_string(i)).has_value());
+}
+
 TEST_F(PinnedNamespacesTest, PinsOnlyTheRequestedKinds) {
   PinRequest req;
   req.net = false;
@@ -172,7 +203,7 @@ TEST_F(PinnedNamespacesTest, BadRequestLeavesNothingBehind) {
   hostname_without_uts.uts = false;
   hostname_without_uts.hostname = "x";
   std::vector<BadRequest> cases = {
-      {"not namespaced", with_net_sysctl("net.core.rmem_max", "1000000"), "does not exist in the new network"},
+      {"not namespaced", with_net_sysctl("net.core.rmem_max", "1000000"), "read-only in the new network"},
       {"unknown", with_net_sysctl("net.ipv4.no_such_knob", "1"), "does not exist in the new network"},
       {"bad value", with_net_sysctl("net.ipv4.ip_unprivileged_port_start", "lots"), "set sysctl"},
       {"not net", with_net_sysctl("kernel.shmmax", "1"), "not a network namespace sysctl"},

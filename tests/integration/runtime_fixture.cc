@@ -1,5 +1,7 @@
 #include "tests/integration/runtime_fixture.h"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -84,6 +86,9 @@ void RuntimeTest::SetUpTestSuite() {
   sh_or_die(std::string(BERTH_SOURCE_DIR) + "/packaging/make-busybox-bundle.sh " + dir + "/bundle " + BERTH_BINARY +
             " >/dev/null");
   rootfs_template_ = dir + "/bundle/rootfs";
+  // The template serves every suite of this process and goes when the process does.
+  static std::string template_dir = dir;
+  std::atexit([] { (void)!std::system(("rm -rf '" + template_dir + "'").c_str()); });
 }
 
 void RuntimeTest::SetUp() {

@@ -406,6 +406,9 @@ TEST_F(CniInvokerTest, RejectsBadIdsAndMissingNetns) {
   bad.ifname = "this-name-is-too-long";
   EXPECT_EQ(inv.del(bad, nullptr).error().code, EINVAL);
   bad = attachment_;
+  bad.args.emplace_back("K8S_POD_NAME", "x;K8S_POD_NAMESPACE=evil");
+  EXPECT_EQ(inv.add(bad, two_plugins()).error().code, EINVAL);
+  bad = attachment_;
   bad.netns_path = "";
   EXPECT_EQ(inv.add(bad, two_plugins()).error().code, EINVAL);
   EXPECT_TRUE(calls().empty());

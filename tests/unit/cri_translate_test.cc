@@ -96,7 +96,7 @@ TEST(CriErrors, CarriesTheMessage) {
 
 // ---- security profiles -------------------------------------------------------------
 
-TEST(SecurityProfiles, LegacySeccompStrings) {
+TEST(CriSecurityProfiles, LegacySeccompStrings) {
   EXPECT_EQ(parse_legacy_profile("", ProfileKind::seccomp)->type, Type::unset);
   EXPECT_EQ(parse_legacy_profile("runtime/default", ProfileKind::seccomp)->type, Type::runtime_default);
   EXPECT_EQ(parse_legacy_profile("docker/default", ProfileKind::seccomp)->type, Type::runtime_default);
@@ -115,7 +115,7 @@ TEST(SecurityProfiles, LegacySeccompStrings) {
   }
 }
 
-TEST(SecurityProfiles, LegacyAppArmorStrings) {
+TEST(CriSecurityProfiles, LegacyAppArmorStrings) {
   EXPECT_EQ(parse_legacy_profile("runtime/default", ProfileKind::apparmor)->type, Type::runtime_default);
   EXPECT_EQ(parse_legacy_profile("unconfined", ProfileKind::apparmor)->type, Type::unconfined);
   auto named = parse_legacy_profile("localhost/k8s-apparmor-example", ProfileKind::apparmor);
@@ -128,7 +128,7 @@ TEST(SecurityProfiles, LegacyAppArmorStrings) {
   EXPECT_THAT(bad.error().message, HasSubstr("apparmor"));
 }
 
-TEST(SecurityProfiles, StructuredProfileWinsOverLegacy) {
+TEST(CriSecurityProfiles, StructuredProfileWinsOverLegacy) {
   v1::SecurityProfile p;
   p.set_profile_type(v1::SecurityProfile::Unconfined);
   // The legacy string would be an error on its own; the structured form is used.
@@ -142,7 +142,7 @@ TEST(SecurityProfiles, StructuredProfileWinsOverLegacy) {
   EXPECT_EQ(to_security_profile(nullptr, "unconfined", ProfileKind::seccomp)->type, Type::unconfined);
 }
 
-TEST(SecurityProfiles, StructuredLocalhostRules) {
+TEST(CriSecurityProfiles, StructuredLocalhostRules) {
   v1::SecurityProfile p;
   p.set_profile_type(v1::SecurityProfile::Localhost);
   p.set_localhost_ref("/profiles/a.json");
@@ -172,7 +172,7 @@ TEST(SecurityProfiles, StructuredLocalhostRules) {
   EXPECT_FALSE(to_security_profile(&unknown, "", ProfileKind::seccomp));
 }
 
-TEST(SecurityProfiles, BackToCri) {
+TEST(CriSecurityProfiles, BackToCri) {
   v1::SecurityProfile out;
   EXPECT_FALSE(to_cri_security_profile(pod::SecurityProfile{}, out));
   ASSERT_TRUE(to_cri_security_profile(pod::SecurityProfile{Type::localhost, "/p.json"}, out));
@@ -180,7 +180,7 @@ TEST(SecurityProfiles, BackToCri) {
   EXPECT_EQ(out.localhost_ref(), "/p.json");
 }
 
-TEST(SecurityProfiles, ContainerConfigUsesLegacyFieldsWhenStructuredAbsent) {
+TEST(CriSecurityProfiles, ContainerConfigUsesLegacyFieldsWhenStructuredAbsent) {
   auto c = minimal_container();
   auto* sc = c.mutable_linux()->mutable_security_context();
   set_legacy_seccomp(*sc, "localhost//opt/seccomp.json");
@@ -198,7 +198,7 @@ TEST(SecurityProfiles, ContainerConfigUsesLegacyFieldsWhenStructuredAbsent) {
   EXPECT_THAT(bad.error().message, HasSubstr("linux.security_context"));
 }
 
-TEST(SecurityProfiles, PodConfigSeccomp) {
+TEST(CriSecurityProfiles, PodConfigSeccomp) {
   auto c = minimal_pod();
   set_legacy_seccomp(*c.mutable_linux()->mutable_security_context(), "docker/default");
   EXPECT_EQ(to_pod_spec(c, "")->seccomp.type, Type::runtime_default);
@@ -213,7 +213,7 @@ TEST(SecurityProfiles, PodConfigSeccomp) {
 
 // ---- namespaces ------------------------------------------------------------------
 
-TEST(Namespaces, ModeMappingBothWays) {
+TEST(CriNamespaces, ModeMappingBothWays) {
   for (auto [cri, berth] : {std::pair{v1::POD, pod::NamespaceMode::pod},
                             std::pair{v1::CONTAINER, pod::NamespaceMode::container},
                             std::pair{v1::NODE, pod::NamespaceMode::node},
@@ -223,7 +223,7 @@ TEST(Namespaces, ModeMappingBothWays) {
   }
 }
 
-TEST(Namespaces, PodLevel) {
+TEST(CriNamespaces, PodLevel) {
   auto c = minimal_pod();
   auto* ns = c.mutable_linux()->mutable_security_context()->mutable_namespace_options();
   ns->set_network(v1::NODE);
@@ -240,7 +240,7 @@ TEST(Namespaces, PodLevel) {
   EXPECT_FALSE(to_pod_spec(c, ""));
 }
 
-TEST(Namespaces, AbsentOptionsAreCriZeroValues) {
+TEST(CriNamespaces, AbsentOptionsAreCriZeroValues) {
   // No namespace options at all reads as CRI's zero value, POD, for all three.
   auto spec = to_pod_spec(minimal_pod(), "");
   ASSERT_TRUE(spec);
@@ -249,7 +249,7 @@ TEST(Namespaces, AbsentOptionsAreCriZeroValues) {
   EXPECT_EQ(spec->namespaces.ipc, pod::NamespaceMode::pod);
 }
 
-TEST(Namespaces, ContainerTargetNeedsAnId) {
+TEST(CriNamespaces, ContainerTargetNeedsAnId) {
   auto c = minimal_container();
   auto* ns = c.mutable_linux()->mutable_security_context()->mutable_namespace_options();
   ns->set_pid(v1::TARGET);
@@ -266,7 +266,7 @@ TEST(Namespaces, ContainerTargetNeedsAnId) {
   EXPECT_FALSE(to_container_spec(c));
 }
 
-TEST(Namespaces, TargetIdIgnoredUnlessTargeting) {
+TEST(CriNamespaces, TargetIdIgnoredUnlessTargeting) {
   auto c = minimal_container();
   auto* ns = c.mutable_linux()->mutable_security_context()->mutable_namespace_options();
   ns->set_pid(v1::CONTAINER);
@@ -274,7 +274,7 @@ TEST(Namespaces, TargetIdIgnoredUnlessTargeting) {
   EXPECT_EQ(to_container_spec(c)->security.namespaces.target_id, "");
 }
 
-TEST(Namespaces, UserNamespaces) {
+TEST(CriNamespaces, UserNamespaces) {
   auto c = minimal_pod();
   auto* userns = c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->mutable_userns_options();
   userns->set_mode(v1::NODE);
@@ -287,7 +287,7 @@ TEST(Namespaces, UserNamespaces) {
   EXPECT_EQ(to_pod_spec(c, "").error().code, EINVAL);
 }
 
-TEST(Namespaces, UnknownModeIsInvalid) {
+TEST(CriNamespaces, UnknownModeIsInvalid) {
   auto c = minimal_container();
   c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_ipc(
       static_cast<v1::NamespaceMode>(9));
@@ -296,7 +296,7 @@ TEST(Namespaces, UnknownModeIsInvalid) {
 
 // ---- mounts and devices ----------------------------------------------------------
 
-TEST(Mounts, PropagationBothWays) {
+TEST(CriMounts, PropagationBothWays) {
   for (auto [cri, berth] : {std::pair{v1::PROPAGATION_PRIVATE, pod::MountPropagation::private_},
                             std::pair{v1::PROPAGATION_HOST_TO_CONTAINER, pod::MountPropagation::host_to_container},
                             std::pair{v1::PROPAGATION_BIDIRECTIONAL, pod::MountPropagation::bidirectional}}) {
@@ -313,7 +313,7 @@ TEST(Mounts, PropagationBothWays) {
   }
 }
 
-TEST(Mounts, Rules) {
+TEST(CriMounts, Rules) {
   v1::Mount m;
   m.set_container_path("/data");
   m.set_host_path("/srv/data");
@@ -352,7 +352,7 @@ TEST(Mounts, Rules) {
   EXPECT_EQ(to_mount(bad_prop).error().code, EINVAL);
 }
 
-TEST(Devices, PermissionsDefaultAndRules) {
+TEST(CriDevices, PermissionsDefaultAndRules) {
   auto c = minimal_container();
   auto* d = c.add_devices();
   d->set_container_path("/dev/fuse");
@@ -371,7 +371,7 @@ TEST(Devices, PermissionsDefaultAndRules) {
 
 // ---- masked and read-only paths -----------------------------------------------------
 
-TEST(MaskedPaths, EmptyListsFromASecurityContextMeanUnmasked) {
+TEST(CriMaskedPaths, EmptyListsFromASecurityContextMeanUnmasked) {
   // kubelet's procMount: Unmasked: both lists empty (on the wire: absent).
   auto spec = to_container_spec(minimal_container());
   ASSERT_TRUE(spec);
@@ -381,7 +381,7 @@ TEST(MaskedPaths, EmptyListsFromASecurityContextMeanUnmasked) {
   EXPECT_TRUE(spec->security.readonly_paths.empty());
 }
 
-TEST(MaskedPaths, GivenListsAreKept) {
+TEST(CriMaskedPaths, GivenListsAreKept) {
   auto c = minimal_container();
   auto* sc = c.mutable_linux()->mutable_security_context();
   sc->add_masked_paths("/proc/kcore");
@@ -394,7 +394,7 @@ TEST(MaskedPaths, GivenListsAreKept) {
   EXPECT_THAT(spec->security.readonly_paths, ElementsAre("/proc/sys"));
 }
 
-TEST(MaskedPaths, NoSecurityContextKeepsBerthDefaults) {
+TEST(CriMaskedPaths, NoSecurityContextKeepsBerthDefaults) {
   auto c = minimal_container();
   c.clear_linux();
   auto spec = to_container_spec(c);
@@ -405,7 +405,7 @@ TEST(MaskedPaths, NoSecurityContextKeepsBerthDefaults) {
 
 // ---- stop signals ----------------------------------------------------------------
 
-TEST(StopSignal, EnumToName) {
+TEST(CriStopSignal, EnumToName) {
   EXPECT_EQ(*stop_signal_name(v1::RUNTIME_DEFAULT), "");
   EXPECT_EQ(*stop_signal_name(signal_enum("SIGTERM")), "SIGTERM");
   EXPECT_EQ(*stop_signal_name(signal_enum("SIGKILL")), "SIGKILL");
@@ -422,7 +422,7 @@ TEST(StopSignal, EnumToName) {
   EXPECT_EQ(bad.error().code, EINVAL);
 }
 
-TEST(StopSignal, EveryEnumValueHasAName) {
+TEST(CriStopSignal, EveryEnumValueHasAName) {
   const auto* desc = v1::Signal_descriptor();
   for (int i = 1; i < desc->value_count(); ++i) {
     int value = desc->value(i)->number();
@@ -432,7 +432,7 @@ TEST(StopSignal, EveryEnumValueHasAName) {
   }
 }
 
-TEST(StopSignal, NameToEnum) {
+TEST(CriStopSignal, NameToEnum) {
   EXPECT_EQ(stop_signal_value(""), v1::RUNTIME_DEFAULT);
   EXPECT_EQ(stop_signal_value("SIGTERM"), signal_enum("SIGTERM"));
   EXPECT_EQ(stop_signal_value("term"), signal_enum("SIGTERM"));
@@ -444,7 +444,7 @@ TEST(StopSignal, NameToEnum) {
   EXPECT_EQ(stop_signal_value("999"), v1::RUNTIME_DEFAULT);
 }
 
-TEST(StopSignal, CanonicalNames) {
+TEST(CriStopSignal, CanonicalNames) {
   EXPECT_EQ(canonical_signal_name("9"), "SIGKILL");
   EXPECT_EQ(canonical_signal_name("sigusr1"), "SIGUSR1");
   EXPECT_EQ(canonical_signal_name("CLD"), "SIGCHLD");
@@ -456,7 +456,7 @@ TEST(StopSignal, CanonicalNames) {
   EXPECT_EQ(canonical_signal_name("0"), "");
 }
 
-TEST(StopSignal, ContainerConfig) {
+TEST(CriStopSignal, ContainerConfig) {
   auto c = minimal_container();
   c.set_stop_signal(static_cast<v1::Signal>(signal_enum("SIGUSR1")));
   EXPECT_EQ(to_container_spec(c)->stop_signal, "SIGUSR1");
@@ -466,7 +466,7 @@ TEST(StopSignal, ContainerConfig) {
 
 // ---- pod configs -----------------------------------------------------------------
 
-TEST(PodConfig, MetadataIsRequired) {
+TEST(CriPodConfig, MetadataIsRequired) {
   v1::PodSandboxConfig none;
   EXPECT_THAT(to_pod_spec(none, "").error().message, HasSubstr("metadata is required"));
   for (auto clear : {+[](v1::PodSandboxMetadata& m) { m.clear_name(); },
@@ -480,7 +480,7 @@ TEST(PodConfig, MetadataIsRequired) {
   }
 }
 
-TEST(PodConfig, RunAsGroupNeedsAUser) {
+TEST(CriPodConfig, RunAsGroupNeedsAUser) {
   auto c = minimal_pod();
   c.mutable_linux()->mutable_security_context()->mutable_run_as_group()->set_value(1000);
   EXPECT_THAT(to_pod_spec(c, "").error().message, HasSubstr("run_as_group"));
@@ -488,7 +488,7 @@ TEST(PodConfig, RunAsGroupNeedsAUser) {
   EXPECT_TRUE(to_pod_spec(c, ""));
 }
 
-TEST(PodConfig, PortMappings) {
+TEST(CriPodConfig, PortMappings) {
   auto c = minimal_pod();
   for (auto protocol : {v1::TCP, v1::UDP, v1::SCTP}) {
     auto* pm = c.add_port_mappings();
@@ -550,7 +550,7 @@ v1::PodSandboxConfig full_pod() {
   return c;
 }
 
-TEST(PodConfig, RoundTrip) {
+TEST(CriPodConfig, RoundTrip) {
   auto config = full_pod();
   auto spec = to_pod_spec(config, "runc");
   ASSERT_TRUE(spec) << spec.error().message;
@@ -569,7 +569,7 @@ TEST(PodConfig, RoundTrip) {
   same(back, config);
 }
 
-TEST(PodConfig, UnsetResourcesStayUnset) {
+TEST(CriPodConfig, UnsetResourcesStayUnset) {
   auto spec = to_pod_spec(minimal_pod(), "");
   ASSERT_TRUE(spec);
   EXPECT_FALSE(spec->overhead);
@@ -580,7 +580,7 @@ TEST(PodConfig, UnsetResourcesStayUnset) {
 
 // ---- container configs -----------------------------------------------------------
 
-TEST(ContainerConfig, Required) {
+TEST(CriContainerConfig, Required) {
   v1::ContainerConfig none;
   EXPECT_THAT(to_container_spec(none).error().message, HasSubstr("metadata is required"));
   auto no_name = minimal_container();
@@ -597,7 +597,7 @@ TEST(ContainerConfig, Required) {
   EXPECT_EQ(to_container_spec(cdi).error().code, EOPNOTSUPP);
 }
 
-TEST(ContainerConfig, UserRules) {
+TEST(CriContainerConfig, UserRules) {
   auto c = minimal_container();
   auto* sc = c.mutable_linux()->mutable_security_context();
   sc->mutable_run_as_group()->set_value(10);
@@ -614,7 +614,7 @@ TEST(ContainerConfig, UserRules) {
   EXPECT_EQ(to_container_spec(c).error().code, EINVAL);
 }
 
-TEST(ContainerConfig, SupplementalGroupsPolicy) {
+TEST(CriContainerConfig, SupplementalGroupsPolicy) {
   auto c = minimal_container();
   auto* sc = c.mutable_linux()->mutable_security_context();
   sc->add_supplemental_groups(5);
@@ -625,7 +625,7 @@ TEST(ContainerConfig, SupplementalGroupsPolicy) {
   EXPECT_THAT(spec->security.supplemental_groups, ElementsAre(5));
 }
 
-TEST(ContainerConfig, NoNewPrivsIsCopied) {
+TEST(CriContainerConfig, NoNewPrivsIsCopied) {
   auto c = minimal_container();
   EXPECT_FALSE(to_container_spec(c)->security.no_new_privs);
   c.mutable_linux()->mutable_security_context()->set_no_new_privs(true);
@@ -692,7 +692,7 @@ v1::ContainerConfig full_container() {
   return c;
 }
 
-TEST(ContainerConfig, RoundTrip) {
+TEST(CriContainerConfig, RoundTrip) {
   auto config = full_container();
   auto spec = to_container_spec(config);
   ASSERT_TRUE(spec) << spec.error().message;
@@ -723,7 +723,7 @@ pod::PodStatus sample_pod() {
   return p;
 }
 
-TEST(PodStatus, Fields) {
+TEST(CriPodStatus, Fields) {
   auto p = sample_pod();
   v1::PodSandboxStatus s;
   to_cri_status(p, s);
@@ -758,7 +758,7 @@ TEST(PodStatus, Fields) {
   EXPECT_EQ(item.runtime_handler(), "runc");
 }
 
-TEST(PodStatus, VerboseInfo) {
+TEST(CriPodStatus, VerboseInfo) {
   auto info = nlohmann::json::parse(pod_info_json(sample_pod()));
   EXPECT_EQ(info["pid"], 42);
   EXPECT_EQ(info["netNamespacePath"], "/run/berth/netns/pod123");
@@ -785,7 +785,7 @@ pod::ContainerStatus sample_container(pod::ContainerState state) {
   return c;
 }
 
-TEST(ContainerStatus, TimesFollowTheState) {
+TEST(CriContainerStatus, TimesFollowTheState) {
   ImageNames names{"docker.io/library/busybox:latest", "docker.io/library/busybox@sha256:2222", "sha256:1111",
                    "SIGQUIT"};
   v1::ContainerStatus created;
@@ -826,7 +826,7 @@ TEST(ContainerStatus, TimesFollowTheState) {
   EXPECT_EQ(unknown.finished_at(), 300);
 }
 
-TEST(ContainerStatus, Fields) {
+TEST(CriContainerStatus, Fields) {
   ImageNames names{"docker.io/library/busybox:latest", "docker.io/library/busybox@sha256:2222", "sha256:1111",
                    "SIGQUIT"};
   v1::ContainerStatus s;
@@ -853,7 +853,7 @@ TEST(ContainerStatus, Fields) {
   EXPECT_EQ(s.stop_signal(), signal_enum("SIGINT"));
 }
 
-TEST(ContainerStatus, FallbackImageNamesUseTheId) {
+TEST(CriContainerStatus, FallbackImageNamesUseTheId) {
   auto c = sample_container(pod::ContainerState::running);
   auto names = fallback_image_names(c);
   EXPECT_EQ(names.spec, c.spec.image);
@@ -864,7 +864,7 @@ TEST(ContainerStatus, FallbackImageNamesUseTheId) {
   EXPECT_EQ(s.stop_signal(), v1::RUNTIME_DEFAULT);  // not known without the image
 }
 
-TEST(ContainerStatus, ListItem) {
+TEST(CriContainerStatus, ListItem) {
   v1::Container item;
   to_cri_container(sample_container(pod::ContainerState::exited), item);
   EXPECT_EQ(item.id(), "ctr456");
@@ -877,7 +877,7 @@ TEST(ContainerStatus, ListItem) {
   EXPECT_EQ(item.created_at(), 100);
 }
 
-TEST(ContainerStatus, VerboseInfo) {
+TEST(CriContainerStatus, VerboseInfo) {
   auto info = nlohmann::json::parse(container_info_json(sample_container(pod::ContainerState::running)));
   EXPECT_EQ(info["sandboxID"], "pod123");
   EXPECT_EQ(info["pid"], 77);
@@ -901,7 +901,7 @@ pod::CgroupStats sample_cgroup() {
   return cg;
 }
 
-TEST(Stats, Container) {
+TEST(CriStats, Container) {
   pod::ContainerStats st;
   st.id = "ctr456";
   st.cgroup = sample_cgroup();
@@ -935,7 +935,7 @@ TEST(Stats, Container) {
   EXPECT_GT(exited.writable_layer().timestamp(), 0);
 }
 
-TEST(Stats, Pod) {
+TEST(CriStats, Pod) {
   pod::PodStats st;
   st.id = "pod123";
   st.cgroup = sample_cgroup();
@@ -949,7 +949,7 @@ TEST(Stats, Pod) {
   EXPECT_EQ(out.linux().process().process_count().value(), 4u);
 }
 
-TEST(Stats, CpuUsageRate) {
+TEST(CriStats, CpuUsageRate) {
   CpuUsageRate rate;
   EXPECT_FALSE(rate.sample("a", 1'000'000'000, 0));
   // 0.5 s of CPU over 1 s of wall time: half a core.
@@ -965,7 +965,7 @@ TEST(Stats, CpuUsageRate) {
 
 // ---- metrics ---------------------------------------------------------------------
 
-TEST(Metrics, DescriptorsAndValues) {
+TEST(CriMetrics, DescriptorsAndValues) {
   v1::ListMetricDescriptorsResponse descriptors;
   fill_metric_descriptors(descriptors);
   std::map<std::string, std::vector<std::string>> keys;
@@ -1020,7 +1020,7 @@ TEST(Metrics, DescriptorsAndValues) {
 
 // ---- filters ---------------------------------------------------------------------
 
-TEST(Filters, ResolveId) {
+TEST(CriFilters, ResolveId) {
   std::vector<std::string> ids{"abc123", "abd456", "xyz"};
   EXPECT_EQ(*resolve_id("abc123", ids), "abc123");
   EXPECT_EQ(*resolve_id("abc", ids), "abc123");
@@ -1032,7 +1032,7 @@ TEST(Filters, ResolveId) {
   EXPECT_EQ(*resolve_id("ab", {"ab", "abc"}), "ab");
 }
 
-TEST(Filters, Pods) {
+TEST(CriFilters, Pods) {
   std::vector<pod::PodStatus> pods(3, sample_pod());
   pods[0].id = "aaa111";
   pods[1].id = "aab222";
@@ -1062,7 +1062,7 @@ TEST(Filters, Pods) {
   EXPECT_THAT(ids(select_pods(pods, &sf)), ElementsAre("aaa111", "aab222"));
 }
 
-TEST(Filters, Containers) {
+TEST(CriFilters, Containers) {
   std::vector<pod::PodStatus> pods(2, sample_pod());
   pods[0].id = "pod-one";
   pods[1].id = "pod-two";
@@ -1098,7 +1098,7 @@ TEST(Filters, Containers) {
 
 // ---- credentials -----------------------------------------------------------------
 
-TEST(Credentials, Base64) {
+TEST(CriCredentials, Base64) {
   EXPECT_EQ(*base64_decode("dXNlcjpwYXNz"), "user:pass");
   EXPECT_EQ(*base64_decode("YQ=="), "a");
   EXPECT_EQ(*base64_decode("YWI="), "ab");
@@ -1106,7 +1106,7 @@ TEST(Credentials, Base64) {
   for (const char* bad : {"YQ", "Y===", "YQ=a", "dXNl*jpw", "YQ==YQ=="}) EXPECT_FALSE(base64_decode(bad)) << bad;
 }
 
-TEST(Credentials, FromAuthConfig) {
+TEST(CriCredentials, FromAuthConfig) {
   v1::AuthConfig a;
   a.set_auth("dXNlcjpwYTpzcw==");  // user:pa:ss
   auto c = to_registry_credentials(a, "registry.example.com/app:1");
@@ -1133,7 +1133,7 @@ TEST(Credentials, FromAuthConfig) {
   EXPECT_EQ(to_registry_credentials(bad, "busybox").error().code, EINVAL);
 }
 
-TEST(Credentials, ServerAddressMustMatchTheImagesRegistry) {
+TEST(CriCredentials, ServerAddressMustMatchTheImagesRegistry) {
   EXPECT_TRUE(server_address_matches("https://index.docker.io/v1/", "docker.io"));
   EXPECT_TRUE(server_address_matches("registry-1.docker.io", "docker.io"));
   EXPECT_TRUE(server_address_matches("Registry.Example.com:5000", "registry.example.com:5000"));
@@ -1156,7 +1156,7 @@ TEST(Credentials, ServerAddressMustMatchTheImagesRegistry) {
 
 // ---- images ----------------------------------------------------------------------
 
-TEST(Images, UserFromImageConfig) {
+TEST(CriImages, UserFromImageConfig) {
   v1::Image numeric;
   fill_image_user("1000:1000", numeric);
   EXPECT_TRUE(numeric.has_uid());
@@ -1172,7 +1172,7 @@ TEST(Images, UserFromImageConfig) {
   EXPECT_EQ(none.username(), "");
 }
 
-TEST(Images, ToCri) {
+TEST(CriImages, ToCri) {
   storage::Image image;
   image.id = "sha256:1111";
   image.repo_tags = {"docker.io/library/busybox:latest"};
@@ -1195,7 +1195,7 @@ TEST(Images, ToCri) {
 
 // ---- events ----------------------------------------------------------------------
 
-TEST(Events, QueueHandsEventsOverInOrder) {
+TEST(CriEvents, QueueHandsEventsOverInOrder) {
   EventQueue q(4);
   pod::Event a{pod::EventType::container_created, "c1", "p1", 1};
   pod::Event b{pod::EventType::container_started, "c1", "p1", 2};
@@ -1207,7 +1207,7 @@ TEST(Events, QueueHandsEventsOverInOrder) {
   EXPECT_FALSE(q.pop(std::chrono::steady_clock::now() + std::chrono::milliseconds(10)));
 }
 
-TEST(Events, FullQueueDropsTheSubscriberWithoutBlocking) {
+TEST(CriEvents, FullQueueDropsTheSubscriberWithoutBlocking) {
   EventQueue q(2);
   pod::Event e{pod::EventType::container_stopped, "c1", "p1", 1};
   EXPECT_EQ(q.push(e), EventQueue::Push::queued);
@@ -1219,7 +1219,7 @@ TEST(Events, FullQueueDropsTheSubscriberWithoutBlocking) {
   EXPECT_FALSE(q.pop(std::chrono::steady_clock::now() + std::chrono::milliseconds(10)));
 }
 
-TEST(Events, CloseWakesAWaitingReader) {
+TEST(CriEvents, CloseWakesAWaitingReader) {
   EventQueue q(2);
   std::thread closer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
