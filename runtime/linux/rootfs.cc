@@ -279,8 +279,13 @@ Result<> enter_rootfs(int rootfs_fd, bool no_pivot) {
     if (::chroot(".") != 0) return sys_fail("chroot");
   } else {
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching it
-    // then leaves only the rootfs, with no put_old directory needed.
+    // then leaves only the rootfs, with no put_old directory needed. The rslave
+    // and the detach must name the old root (through its fd), not the new tree,
+    // whose bidirectional mounts have to stay shared with the host.
+    UniqueFd old_root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!old_root) return sys_fail("open old root");
     if (::syscall(SYS_pivot_root, ".", ".") != 0) return sys_fail("pivot_root");
+    if (::fchdir(old_root.get()) != 0) return sys_fail("chdir to old root");
     if (::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) return sys_fail("make old root slave");
     if (::umount2(".", MNT_DETACH) != 0) return sys_fail("detach old root");
   }

@@ -605,6 +605,9 @@ struct Bench {
   std::string ctd_skip_reason;
   std::string ctd_config_text;
   std::string berth_cgroup_root;
+  // Hierarchies where containerd's default cgroup parent (/k8s.io, from its CRI
+  // namespace: the pods name no cgroup_parent) did not exist before the bench.
+  std::vector<fs::path> ctd_parent_new;
   int iterations = 20, pods = 50;
 
   std::string log(const std::string& what) const { return tmp + "/logs/" + what; }
@@ -733,14 +736,14 @@ struct Bench {
         "  enable_selinux = false\n"
         "  disable_apparmor = true\n\n" +
         cri + ".containerd]\n"
-        "    snapshotter = \"overlayfs\"\n"
-        "    default_runtime_name = \"runc\"\n\n" +
+        "  snapshotter = \"overlayfs\"\n"
+        "  default_runtime_name = \"runc\"\n\n" +
         cri + ".containerd.runtimes.runc]\n"
-        "    runtime_type = \"io.containerd.runc.v2\"\n\n" +
+        "  runtime_type = \"io.containerd.runc.v2\"\n\n" +
         cri + ".containerd.runtimes.runc.options]\n"
-        "    BinaryName = \"" + runc_bin + "\"\n"
-        "    Root = \"" + d + "/runc\"\n"
-        "    SystemdCgroup = false\n\n" +
+        "  BinaryName = \"" + runc_bin + "\"\n"
+        "  Root = \"" + d + "/runc\"\n"
+        "  SystemdCgroup = false\n\n" +
         cri + ".cni]\n"
         "  bin_dir = \"/usr/lib/cni\"\n"
         "  conf_dir = \"" + r.cni_dir + "\"\n"
@@ -884,13 +887,15 @@ struct Bench {
         dirs.push_back(root);
       }
       for (auto& id : ctd.ever_ids) {
-        fs::path p = it->path() / id;
-        if (fs::is_directory(p, e2)) dirs.push_back(p);
+        for (fs::path p : {it->path() / id, it->path() / "k8s.io" / id})
+          if (fs::is_directory(p, e2)) dirs.push_back(p);
       }
       std::sort(dirs.begin(), dirs.end(), [](auto& a, auto& b) { return a.string().size() > b.string().size(); });
       for (auto& d : dirs)
         if (::rmdir(d.c_str()) != 0 && errno != ENOENT) say("WARNING: cannot remove cgroup " + d.string() + ": " + std::strerror(errno));
     }
+    // containerd's /k8s.io parent, where we made it and it is empty now (EBUSY: in use).
+    for (auto& p : ctd_parent_new) ::rmdir(p.c_str());
   }
 
   void cleanup(bool keep) {
@@ -1042,7 +1047,9 @@ void print_memory(const Bench& b) {
               ends(be).c_str());
   if (cd) std::printf(", containerd %s", ends(*cd).c_str());
   std::printf("\n");
-  std::printf("The goals use RSS (PSS divides pages shared between the shims, so it is lower).\n");
+  std::printf("The goals use RSS. PSS divides each shared page among the processes mapping it, so the shims'\n"
+              "PSS is much lower; a daemon's PSS also moves with whatever else maps the same libraries at that\n"
+              "moment (other daemons and tests on a shared machine), so its PSS growth is noisy.\n");
   if (b.have_ctd) {
     double ratio = static_cast<double>(be.idle.daemon_rss) / static_cast<double>(b.ctd.idle.daemon_rss);
     std::printf("GOAL idle daemon RSS <= 1/4 of containerd's: berthd %.1f MiB vs containerd %.1f MiB / 4 = %.1f MiB: %s "
@@ -1171,6 +1178,11 @@ int main(int argc, char** argv) {
     }
     if (b.ctd.socket.size() + 8 >= sizeof(sockaddr_un{}.sun_path)) throw Fatal{"--workdir path too long for a unix socket"};
     b.berth_cgroup_root = "/berth-cri-bench-" + tag;
+    {
+      std::error_code ec;
+      for (auto it = fs::directory_iterator("/sys/fs/cgroup", ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (!fs::exists(it->path() / "k8s.io")) b.ctd_parent_new.push_back(it->path() / "k8s.io");
+    }
 
     b.start_registry_and_push();
     for (Runtime* r : {&b.berth, &b.ctd}) b.write_cni(*r);
