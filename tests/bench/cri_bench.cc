@@ -19,9 +19,10 @@
 // alternate (the first one rotates) after one untimed warm-up pod each, so drift on these
 // shared machines hits both alike. Images are pulled through CRI PullImage first, untimed.
 //
-// Memory: idle daemon RSS (after start, Version and the pulls, no pod yet), then --pods
-// pods with one running container each: daemon growth + the RSS of every shim process
-// (+ containerd's pause processes, shown on their own), divided by the pods. PSS
+// Memory: idle daemon RSS (after start, Version and the pulls, no pod yet); then, after the
+// timed pods, one runtime at a time starts --pods pods with one running container each:
+// daemon growth (RSS with the pods minus RSS just before them) + the RSS of every shim
+// process (+ containerd's pause processes, shown on their own), divided by the pods. PSS
 // (smaps_rollup) is printed beside RSS because RSS counts shared pages once per process;
 // the goals are stated on RSS.
 //
@@ -160,15 +161,16 @@ struct Outcome {
   std::string err;
 };
 
-Outcome run_cmd(const std::vector<std::string>& argv, const std::string& log_prefix) {
+// interruptible: a pending SIGINT/SIGTERM kills the command (not for cleanup commands).
+Outcome run_cmd(const std::vector<std::string>& argv, const std::string& log_prefix, bool interruptible = true) {
   std::string out = log_prefix + ".out", err = log_prefix + ".err";
   ::unlink(out.c_str());
   ::unlink(err.c_str());
   Outcome o;
   double t0 = now_ms();
   pid_t pid = spawn(argv, out, err);
-  g_foreground = pid;
-  if (g_stop) ::kill(pid, SIGKILL);
+  if (interruptible) g_foreground = pid;
+  if (interruptible && g_stop) ::kill(pid, SIGKILL);
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
@@ -608,6 +610,14 @@ struct Bench {
   // Hierarchies where containerd's default cgroup parent (/k8s.io, from its CRI
   // namespace: the pods name no cgroup_parent) did not exist before the bench.
   std::vector<fs::path> ctd_parent_new;
+  std::set<std::string> netns_before;
+  static std::set<std::string> netns_names() {
+    std::set<std::string> out;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator("/var/run/netns", ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      out.insert(it->path().filename().string());
+    return out;
+  }
   int iterations = 20, pods = 50;
 
   std::string log(const std::string& what) const { return tmp + "/logs/" + what; }
@@ -911,10 +921,17 @@ struct Bench {
     kill_orphans();
     for (Runtime* r : {&berth, &ctd})
       if (!r->bridge.empty() && !ip_bin.empty() && fs::exists("/sys/class/net/" + r->bridge))
-        run_cmd({ip_bin, "link", "del", r->bridge}, tmp.empty() ? "/dev/null" : log("ip-del"));
+        if (auto o = run_cmd({ip_bin, "link", "del", r->bridge}, log("ip-del"), false);
+            !exited_ok(o.status))
+          say("WARNING: cannot delete bridge " + r->bridge + ": " + o.err);
     remove_cgroups();
     // containerd's network namespaces live in /var/run/netns (cni-<uuid>); a removed
-    // sandbox takes its own with it. Report any that a failure left.
+    // sandbox takes its own with it. Report new ones (another containerd on the machine
+    // may have made them, so they are not removed).
+    int new_netns = 0;
+    for (auto& n : netns_names())
+      if (n.starts_with("cni-") && !netns_before.count(n)) ++new_netns;
+    if (new_netns) say("WARNING: " + std::to_string(new_netns) + " new cni-* network namespace(s) in /var/run/netns");
     if (tmp.empty()) return;
     if (int n = unmount_under(tmp)) say("unmounted " + std::to_string(n) + " mount(s) left under " + tmp);
     if (keep) {
@@ -930,7 +947,7 @@ struct Bench {
 // ---------------------------------------------------------------------------
 // Output.
 
-void print_timing(const Bench& b, const std::vector<Runtime*>& rts) {
+void print_timing(const Bench& b) {
   const Runtime* be = &b.berth;
   const Runtime* cd = b.have_ctd ? &b.ctd : nullptr;
   std::printf("\nPod start and removal (ms; %d timed pods per runtime, round-robin after one untimed warm-up each)\n",
@@ -954,7 +971,6 @@ void print_timing(const Bench& b, const std::vector<Runtime*>& rts) {
   for (int i = 3; i < 5; ++i)
     row(kPhases[i], be->ms.at(kPhases[i]), cd ? &cd->ms.at(kPhases[i]) : nullptr);
   row("pod removal (sum)", be->removal_total, cd ? &cd->removal_total : nullptr);
-  (void)rts;
   std::printf("(pod start and removal: median and p90 of the per-pod sums, not sums of the phase medians.\n"
               " berth makes the container's namespaces, mounts and init in CreateContainer and only releases it in\n"
               " StartContainer; containerd runs `runc create` and `runc start` both in StartContainer, so compare the\n"
@@ -1178,6 +1194,7 @@ int main(int argc, char** argv) {
     }
     if (b.ctd.socket.size() + 8 >= sizeof(sockaddr_un{}.sun_path)) throw Fatal{"--workdir path too long for a unix socket"};
     b.berth_cgroup_root = "/berth-cri-bench-" + tag;
+    b.netns_before = Bench::netns_names();
     {
       std::error_code ec;
       for (auto it = fs::directory_iterator("/sys/fs/cgroup", ec); !ec && it != fs::directory_iterator(); it.increment(ec))
@@ -1319,7 +1336,7 @@ int main(int argc, char** argv) {
                 b.pause_arg.empty() ? "" : (" " + b.pause_arg).c_str());
     std::printf("machine: %u CPUs; load average (1, 5, 15 min) %s at the start, %s at the end\n",
                 std::thread::hardware_concurrency(), load_before.c_str(), loadavg().c_str());
-    print_timing(b, rts);
+    print_timing(b);
     print_memory(b);
     for (Runtime* r : {&b.berth, &b.ctd}) {
       if (r->failures) {
