@@ -58,6 +58,9 @@ Result<> check_user_namespace(const v1::NamespaceOption& ns, std::string_view wh
   }
 }
 
+// Only for a NamespaceOption that is present: its zero values mean POD. An absent
+// one keeps pod_spec's defaults, which are Kubernetes' (a pid namespace per
+// container) rather than CRI's POD; kubelet always sends the message anyway.
 Result<pod::NamespaceOptions> to_namespaces(const v1::NamespaceOption& ns, bool pod_level, std::string_view where) {
   for (int mode : {static_cast<int>(ns.network()), static_cast<int>(ns.pid()), static_cast<int>(ns.ipc())})
     if (!v1::NamespaceMode_IsValid(mode)) return bad(where, "unknown namespace mode " + std::to_string(mode));
@@ -172,9 +175,11 @@ Result<pod::ContainerSecurity> to_container_security(const v1::LinuxContainerSec
   if (!apparmor) return std::unexpected(apparmor.error().wrap(where));
   out.apparmor = *apparmor;
 
-  auto ns = to_namespaces(sc.namespace_options(), false, "container config: linux.security_context.namespace_options");
-  if (!ns) return std::unexpected(ns.error());
-  out.namespaces = *ns;
+  if (sc.has_namespace_options()) {
+    auto ns = to_namespaces(sc.namespace_options(), false, "container config: linux.security_context.namespace_options");
+    if (!ns) return std::unexpected(ns.error());
+    out.namespaces = *ns;
+  }
   return out;
 }
 
@@ -231,9 +236,11 @@ Result<pod::PodSandboxSpec> to_pod_spec(const v1::PodSandboxConfig& config, cons
   spec.sysctls = to_std_map(linux.sysctls());
   const auto& sc = linux.security_context();
   constexpr std::string_view sc_where = "pod sandbox config: linux.security_context";
-  auto ns = to_namespaces(sc.namespace_options(), true, "pod sandbox config: linux.security_context.namespace_options");
-  if (!ns) return std::unexpected(ns.error());
-  spec.namespaces = *ns;
+  if (sc.has_namespace_options()) {
+    auto ns = to_namespaces(sc.namespace_options(), true, "pod sandbox config: linux.security_context.namespace_options");
+    if (!ns) return std::unexpected(ns.error());
+    spec.namespaces = *ns;
+  }
   spec.privileged = sc.privileged();
   BERTH_TRY_VOID(check_user_group(sc.has_run_as_user(), sc.has_run_as_group(), sc_where));
   if (sc.has_run_as_user()) spec.run_as_user = sc.run_as_user().value();
@@ -331,10 +338,9 @@ Result<pod::ContainerSpec> to_container_spec(const v1::ContainerConfig& config) 
   if (config.linux().has_security_context()) {
     spec.security = BERTH_TRY(to_container_security(config.linux().security_context()));
   } else {
-    // No security context at all is not kubelet (it always sends one); keep berth's
-    // safe defaults, with CRI's zero-valued namespace modes.
+    // No security context at all is not kubelet (it always sends one): berth's
+    // defaults stand, except no_new_privs, which CRI leaves off unless asked.
     spec.security.no_new_privs = false;
-    spec.security.namespaces = BERTH_TRY(to_namespaces(v1::NamespaceOption{}, false, where));
   }
   auto signal = stop_signal_name(config.stop_signal());
   if (!signal) return std::unexpected(signal.error().wrap(where));

@@ -240,13 +240,33 @@ TEST(CriNamespaces, PodLevel) {
   EXPECT_FALSE(to_pod_spec(c, ""));
 }
 
-TEST(CriNamespaces, AbsentOptionsAreCriZeroValues) {
-  // No namespace options at all reads as CRI's zero value, POD, for all three.
-  auto spec = to_pod_spec(minimal_pod(), "");
+TEST(CriNamespaces, PresentOptionsUseCriZeroValues) {
+  // A NamespaceOption that is there but empty says POD for all three, as CRI has it.
+  auto c = minimal_pod();
+  c.mutable_linux()->mutable_security_context()->mutable_namespace_options();
+  auto spec = to_pod_spec(c, "");
   ASSERT_TRUE(spec);
   EXPECT_EQ(spec->namespaces.network, pod::NamespaceMode::pod);
   EXPECT_EQ(spec->namespaces.pid, pod::NamespaceMode::pod);
   EXPECT_EQ(spec->namespaces.ipc, pod::NamespaceMode::pod);
+  auto ctr = minimal_container();
+  ctr.mutable_linux()->mutable_security_context()->mutable_namespace_options();
+  EXPECT_EQ(to_container_spec(ctr)->security.namespaces.pid, pod::NamespaceMode::pod);
+}
+
+TEST(CriNamespaces, AbsentOptionsKeepKubernetesDefaults) {
+  // No NamespaceOption at all: a pid namespace per container, network and IPC of the pod.
+  auto spec = to_pod_spec(minimal_pod(), "");
+  ASSERT_TRUE(spec);
+  EXPECT_EQ(spec->namespaces.pid, pod::NamespaceMode::container);
+  EXPECT_EQ(spec->namespaces.network, pod::NamespaceMode::pod);
+  auto ctr = to_container_spec(minimal_container());
+  ASSERT_TRUE(ctr);
+  EXPECT_EQ(ctr->security.namespaces.pid, pod::NamespaceMode::container);
+  EXPECT_EQ(ctr->security.namespaces.ipc, pod::NamespaceMode::pod);
+  auto bare = minimal_container();
+  bare.clear_linux();
+  EXPECT_EQ(to_container_spec(bare)->security.namespaces.pid, pod::NamespaceMode::container);
 }
 
 TEST(CriNamespaces, ContainerTargetNeedsAnId) {
