@@ -664,6 +664,8 @@ constexpr int kRtMax = 64;
 
 }  // namespace
 
+bool memory_swap_controller_available() { return swap_controller_available(); }
+
 const std::vector<std::string>& default_container_capabilities() {
   static const std::vector<std::string> caps = {
       "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",     "CAP_MKNOD",

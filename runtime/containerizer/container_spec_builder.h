@@ -66,4 +66,9 @@ Result<int> parse_stop_signal(const std::string& text);
 // containerd's default capability set for CRI containers, as CAP_* names.
 const std::vector<std::string>& default_container_capabilities();
 
+// Whether this host can limit memory+swap (v1 memory.memsw, v2 memory.swap.max).
+// When it can, a memory limit without a swap limit means "no swap": memory+swap is
+// set to the memory limit, at create and at every update (containerd alike).
+bool memory_swap_controller_available();
+
 }  // namespace berth::pod

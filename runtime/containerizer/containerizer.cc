@@ -10,6 +10,7 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "isolators/cgroups/cgroup_stats.h"
+#include "runtime/containerizer/container_spec_builder.h"
 #include "runtime/containerizer/containerizer_impl.h"
 #include "runtime/containerizer/exec_runner.h"
 #include "runtime/containerizer/resources_conversion.h"
@@ -238,7 +239,13 @@ Result<> Containerizer::update_container_resources(const std::string& id, const 
   if (!rec || rec->phase == ContainerPhase::creating) return fail(ENOENT, "container " + id + " not found");
   if (rec->phase == ContainerPhase::exited) return fail(EBUSY, "container " + id + " has exited");
   auto c = BERTH_TRY(Container::load(impl_->runtime_root(), id));
-  BERTH_TRY_VOID(c.update(to_oci_resources(resources)));
+  auto oci = to_oci_resources(resources);
+  // No swap unless asked, as at create: without this, v1 refuses to raise the limit
+  // above the memory+swap limit create set.
+  if (oci.memory && resources.memory_limit_in_bytes > 0 && resources.memory_swap_limit_in_bytes == 0 &&
+      memory_swap_controller_available())
+    oci.memory->swap = resources.memory_limit_in_bytes;
+  BERTH_TRY_VOID(c.update(oci));
   std::lock_guard g(impl_->records_mu);
   auto now = BERTH_TRY(impl_->records->container(id));
   if (!now) return {};

@@ -140,8 +140,12 @@ bool BerthdFixture::start(const std::vector<std::string>& extra_args) {
   for (int i = 0; i < 300; ++i) {
     v1::VersionRequest req;
     v1::VersionResponse resp;
-    if (path_exists(socket_) && runtime_->Version(call_context(std::chrono::seconds(2)).get(), req, &resp).ok())
-      return true;
+    if (path_exists(socket_)) {
+      if (runtime_->Version(call_context(std::chrono::seconds(2)).get(), req, &resp).ok()) return true;
+      // A channel that saw the socket refuse waits out grpc's reconnect backoff
+      // (seconds); a fresh one tries at once.
+      connect();
+    }
     int status;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
@@ -155,7 +159,11 @@ bool BerthdFixture::start(const std::vector<std::string>& extra_args) {
 }
 
 void BerthdFixture::connect() {
-  channel_ = ::grpc::CreateChannel("unix://" + socket_, ::grpc::InsecureChannelCredentials());
+  // Its own connection, never one shared (with its reconnect backoff) with an
+  // earlier channel to a daemon that has since died.
+  ::grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  channel_ = ::grpc::CreateCustomChannel("unix://" + socket_, ::grpc::InsecureChannelCredentials(), args);
   runtime_ = v1::RuntimeService::NewStub(channel_);
   images_ = v1::ImageService::NewStub(channel_);
 }
@@ -224,6 +232,8 @@ v1::PodSandboxConfig BerthdFixture::pod_config(const std::string& name) const {
   c.set_hostname(name);
   c.set_log_directory(log_dir_ + "/" + unique);
   (*c.mutable_labels())["test"] = name;
+  // As kubelet sends it for a pod without shareProcessNamespace.
+  c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::CONTAINER);
   return c;
 }
 
@@ -234,6 +244,16 @@ v1::ContainerConfig BerthdFixture::container_config(const std::string& name, con
   c.mutable_image()->set_image(image);
   for (auto& a : argv) c.add_command(a);
   c.set_log_path(name + ".log");
+  // The security context kubelet sends for a plain container: its own pid
+  // namespace, the default masked and read-only paths, seccomp left to the runtime.
+  auto* sc = c.mutable_linux()->mutable_security_context();
+  sc->mutable_namespace_options()->set_pid(v1::CONTAINER);
+  for (const char* p : {"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                        "/sys/devices/virtual/powercap"})
+    sc->add_masked_paths(p);
+  for (const char* p : {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"})
+    sc->add_readonly_paths(p);
   return c;
 }
 
@@ -329,6 +349,17 @@ std::optional<v1::ContainerStatus> BerthdFixture::run_to_exit(const std::string&
   EXPECT_TRUE(st.has_value()) << "container " << config.metadata().name() << " did not exit within "
                               << timeout.count() << "s";
   return st;
+}
+
+bool BerthdFixture::wait_log_line(const v1::PodSandboxConfig& pod, const v1::ContainerConfig& config,
+                                  const std::string& line, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    for (auto& l : cri_log_lines(slurp(pod.log_directory() + "/" + config.log_path())))
+      if (l == line) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
 }
 
 ::grpc::Status BerthdFixture::exec_sync(const std::string& id, const std::vector<std::string>& argv,

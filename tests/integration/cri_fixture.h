@@ -65,7 +65,8 @@ class BerthdFixture {
   const std::string& ipam_dir() const { return ipam_dir_; }
   const std::string& dir() const { return dir_.path(); }  // the fixture's own temp dir
 
-  // A pod config with unique metadata, logs in log_dir()/<name>.
+  // A pod config with unique metadata, logs in log_dir()/<name>, and a container
+  // config with the security context kubelet would send (pid namespace CONTAINER).
   v1::PodSandboxConfig pod_config(const std::string& name) const;
   v1::ContainerConfig container_config(const std::string& name, const std::vector<std::string>& argv,
                                        const std::string& image = "docker.io/library/busybox:latest") const;
@@ -84,6 +85,10 @@ class BerthdFixture {
   std::optional<v1::ContainerStatus> run_to_exit(const std::string& pod_id, const v1::ContainerConfig& config,
                                                  const v1::PodSandboxConfig& pod,
                                                  std::chrono::seconds timeout = std::chrono::seconds(20));
+  // Polls the container's CRI log until its stdout has `line` (e.g. a script's
+  // "ready" once its signal traps are set).
+  bool wait_log_line(const v1::PodSandboxConfig& pod, const v1::ContainerConfig& config, const std::string& line,
+                     std::chrono::seconds timeout = std::chrono::seconds(10));
   ::grpc::Status exec_sync(const std::string& id, const std::vector<std::string>& argv, v1::ExecSyncResponse* out,
                            int64_t timeout_s = 0);
   // The verbose status "info" JSON of a container or a pod (cgroupPath, pid, ...).

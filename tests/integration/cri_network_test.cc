@@ -143,7 +143,7 @@ TEST_F(CriNetworkTest, ContainerAndTargetPidNamespaces) {
   auto joined = probe(pod_id, pod, "joined",
                       std::string(kNamespaces) + "echo init=$(cat /proc/1/cmdline | tr '\\0' ' ')\n", &targeted);
   EXPECT_EQ(joined["pid"], exec(target, "readlink /proc/self/ns/pid"));
-  EXPECT_EQ(joined["init"], "/bin/sleep 1001 ");
+  EXPECT_EQ(joined["init"], "/bin/sleep 1001");
   ASSERT_TRUE(d_->remove_pod(pod_id).ok());
 }
 

@@ -109,7 +109,7 @@ TEST_P(CriRunPodCrashTest, RolledBackAndRetryable) {
   EXPECT_EQ(d_->leftovers_of(id), "");
 }
 
-INSTANTIATE_TEST_SUITE_P(CrashPoints, CriRunPodCrashTest,
+INSTANTIATE_TEST_SUITE_P(CriCrash, CriRunPodCrashTest,
                          ::testing::Values("run_pod.after_namespaces", "run_pod.after_cni_add"),
                          [](const auto& info) {
                            std::string name = info.param;
@@ -163,7 +163,7 @@ TEST_P(CriCreateCrashTest, RolledBackAndRetryable) {
   EXPECT_EQ(d_->leftovers_of(pod_id), "");
 }
 
-INSTANTIATE_TEST_SUITE_P(CrashPoints, CriCreateCrashTest,
+INSTANTIATE_TEST_SUITE_P(CriCrash, CriCreateCrashTest,
                          ::testing::Values("create_container.after_rootfs", "create_container.after_shim"),
                          [](const auto& info) {
                            std::string name = info.param;
@@ -177,15 +177,17 @@ TEST_F(CriRecoveryTest, CrashInStopContainer) {
   std::string pod_id = d_->run_pod(pod);
   ASSERT_FALSE(pod_id.empty());
   // Exits on SIGTERM, while the daemon is dead.
-  std::string polite = d_->create_container(
-      pod_id, d_->container_config("polite", {"/bin/sh", "-c", "trap 'exit 143' TERM; while true; do sleep 0.1; done"}),
-      pod);
+  auto polite_config = d_->container_config(
+      "polite", {"/bin/sh", "-c", "trap 'exit 143' TERM; echo ready; while true; do sleep 0.1; done"});
+  std::string polite = d_->create_container(pod_id, polite_config, pod);
   // Ignores SIGTERM: only a SIGKILL ends it.
-  std::string stubborn = d_->create_container(
-      pod_id, d_->container_config("stubborn", {"/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"}),
-      pod);
+  auto stubborn_config =
+      d_->container_config("stubborn", {"/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"});
+  std::string stubborn = d_->create_container(pod_id, stubborn_config, pod);
   ASSERT_TRUE(d_->start_container(polite));
   ASSERT_TRUE(d_->start_container(stubborn));
+  ASSERT_TRUE(d_->wait_log_line(pod, polite_config, "ready"));
+  ASSERT_TRUE(d_->wait_log_line(pod, stubborn_config, "ready"));
   int polite_pid = nlohmann::json::parse(d_->container_info(polite)).value("pid", 0);
   ASSERT_GT(polite_pid, 0);
   arm("stop_container.after_signal");

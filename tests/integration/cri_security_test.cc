@@ -63,14 +63,11 @@ class CriSecurityTest : public SharedBerthdTest<CriSecurityTest> {
     ASSERT_FALSE(priv_id_.empty());
   }
 
-  // kubelet always sends a security context; this is its shape for a plain pod.
+  // The fixture's container config is kubelet's plain one; with the RuntimeDefault
+  // seccomp profile kubelet asks for under seccompDefault.
   static v1::ContainerConfig with_context(v1::ContainerConfig c) {
-    auto* sc = c.mutable_linux()->mutable_security_context();
-    sc->mutable_seccomp()->set_profile_type(v1::SecurityProfile::RuntimeDefault);
-    for (const char* p : {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"})
-      sc->add_masked_paths(p);
-    for (const char* p : {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"})
-      sc->add_readonly_paths(p);
+    c.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
+        v1::SecurityProfile::RuntimeDefault);
     return c;
   }
   v1::ContainerConfig probe(const std::string& name, const std::string& extra = "",
@@ -369,6 +366,11 @@ TEST_F(CriSecurityTest, MountsDevicesAndPropagation) {
   auto* dev = c.add_devices();
   dev->set_host_path("/dev/zero");
   dev->set_container_path("/dev/xzero");
+  dev->set_permissions("rw");
+  // Not among the devices every container may use, so its rule alone decides.
+  dev = c.add_devices();
+  dev->set_host_path("/dev/kmsg");
+  dev->set_container_path("/dev/xkmsg");
   dev->set_permissions("r");
   std::string id = d_->create_container(pod_id_, c, pod_);
   ASSERT_TRUE(d_->start_container(id));
@@ -383,8 +385,9 @@ TEST_F(CriSecurityTest, MountsDevicesAndPropagation) {
   EXPECT_EQ(read_text_file(rw + "/written"), "hi\n");
   EXPECT_EQ(sh("cat /ro/given; touch /ro/x 2>/dev/null && echo writable || echo refused"), "from-hostrefused\n");
   EXPECT_EQ(sh("head -c 4 /dev/xzero | wc -c"), "4\n");
-  EXPECT_EQ(sh("(echo x > /dev/xzero) 2>/dev/null && echo written || echo denied"), "denied\n")
+  EXPECT_EQ(sh("(exec 3>/dev/xkmsg) 2>/dev/null && echo opened || echo denied"), "denied\n")
       << "the device is readable only";
+  EXPECT_EQ(sh("[ -c /dev/kmsg ] && echo present || echo absent"), "absent\n") << "only what was asked for";
   EXPECT_EQ(sh("echo x > /dev/null && echo ok"), "ok\n") << "the default devices stay";
 
   // A mount made on the host after the start shows inside (host to container).
