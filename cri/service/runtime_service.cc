@@ -84,6 +84,14 @@ auto retry_with_full_id(const std::string& id, const std::vector<std::string>& i
   return call(*full);
 }
 
+// The full id a unique prefix stands for; an id that matches nothing as it is
+// (its removal is then a no-op); EINVAL when the prefix is ambiguous.
+Result<std::string> whole_id(const std::string& id, const std::vector<std::string>& ids) {
+  auto full = resolve_id(id, ids);
+  if (full || full.error().code != ENOENT) return full;
+  return id;
+}
+
 std::string truncate_output(std::string data) {
   if (data.size() > kExecOutputCap) data.resize(kExecOutputCap);
   return data;
@@ -181,8 +189,11 @@ grpc::CallStatus RuntimeService::stop_pod_sandbox(Ctx&, const v1::StopPodSandbox
 grpc::CallStatus RuntimeService::remove_pod_sandbox(Ctx&, const v1::RemovePodSandboxRequest& req,
                                                     v1::RemovePodSandboxResponse&) {
   if (req.pod_sandbox_id().empty()) return missing("pod_sandbox_id");
-  auto r = with_pod_id(req.pod_sandbox_id(), [&](const std::string& id) { return containerizer_.remove_pod(id); });
-  // Removing what is already gone is success: kubelet retries removals.
+  // Removing what is already gone is success (kubelet retries removals), so the
+  // engine never says ENOENT here: a short id has to be made whole first.
+  auto id = whole_id(req.pod_sandbox_id(), ids_of(containerizer_.list_pods()));
+  if (!id) return failed(id.error(), "remove pod sandbox");
+  auto r = containerizer_.remove_pod(*id);
   if (!r && r.error().code != ENOENT) return failed(r.error(), "remove pod sandbox");
   return ok();
 }
@@ -259,8 +270,10 @@ grpc::CallStatus RuntimeService::stop_container(Ctx&, const v1::StopContainerReq
 grpc::CallStatus RuntimeService::remove_container(Ctx&, const v1::RemoveContainerRequest& req,
                                                   v1::RemoveContainerResponse&) {
   if (req.container_id().empty()) return missing("container_id");
-  auto r = with_container_id(req.container_id(),
-                             [&](const std::string& id) { return containerizer_.remove_container(id); });
+  // As for pods: the engine's removal of an unknown id succeeds.
+  auto id = whole_id(req.container_id(), ids_of(containerizer_.list_containers()));
+  if (!id) return failed(id.error(), "remove container");
+  auto r = containerizer_.remove_container(*id);
   if (!r && r.error().code != ENOENT) return failed(r.error(), "remove container");
   return ok();
 }

@@ -237,11 +237,17 @@ TEST_F(CriCallsTest, PodSandboxStatusVerbose) {
   EXPECT_EQ(read_text_file("/proc/self/mountinfo").find(netns), std::string::npos) << "netns still pinned";
   EXPECT_EQ(d_->bridge_ports(), 0);
 
-  ASSERT_TRUE(d_->remove_pod(id).ok());
-  v1::RemovePodSandboxRequest again;
-  again.set_pod_sandbox_id(id);
+  // Removal by a unique prefix, as crictl passes it, removes the pod.
+  v1::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(id.substr(0, 12));
   v1::RemovePodSandboxResponse removed;
-  EXPECT_TRUE(d_->runtime().RemovePodSandbox(call_context().get(), again, &removed).ok()) << "remove is idempotent";
+  ASSERT_TRUE(d_->runtime().RemovePodSandbox(call_context().get(), rm, &removed).ok());
+  v1::PodSandboxStatusResponse gone;
+  req.set_pod_sandbox_id(id);
+  EXPECT_EQ(d_->runtime().PodSandboxStatus(call_context().get(), req, &gone).error_code(), ::grpc::StatusCode::NOT_FOUND)
+      << "the pod is still there";
+  rm.set_pod_sandbox_id(id);
+  EXPECT_TRUE(d_->runtime().RemovePodSandbox(call_context().get(), rm, &removed).ok()) << "remove is idempotent";
   EXPECT_EQ(d_->leftovers_of(id), "");
 }
 
@@ -383,15 +389,69 @@ TEST_F(CriCallsTest, ContainerStatusReportsTheRequest) {
   EXPECT_EQ(s.error_code(), ::grpc::StatusCode::NOT_FOUND) << s.error_message();
 
   v1::RemoveContainerRequest rm;
-  rm.set_container_id(id);
+  rm.set_container_id(id.substr(0, 12));  // a unique prefix
   v1::RemoveContainerResponse removed;
   ASSERT_TRUE(d_->runtime().RemoveContainer(call_context().get(), rm, &removed).ok());
-  EXPECT_TRUE(d_->runtime().RemoveContainer(call_context().get(), rm, &removed).ok()) << "remove is idempotent";
   v1::ContainerStatusRequest gone;
   gone.set_container_id(id);
   EXPECT_EQ(d_->runtime().ContainerStatus(call_context().get(), gone, &resp).error_code(),
-            ::grpc::StatusCode::NOT_FOUND);
+            ::grpc::StatusCode::NOT_FOUND)
+      << "the container is still there";
+  rm.set_container_id(id);
+  EXPECT_TRUE(d_->runtime().RemoveContainer(call_context().get(), rm, &removed).ok()) << "remove is idempotent";
   ASSERT_TRUE(d_->remove_pod(pod_id).ok());
+  EXPECT_EQ(d_->leftovers_of(pod_id), "");
+}
+
+TEST_F(CriCallsTest, StopContainerSendsTheStopSignal) {
+  auto pod = d_->pod_config("stopsig");
+  std::string pod_id = d_->run_pod(pod);
+  ASSERT_FALSE(pod_id.empty());
+  // The request's stop signal; then the image's (the users image says SIGQUIT);
+  // each container exits with a code that tells which signal came.
+  auto asked = d_->container_config(
+      "asked", {"/bin/sh", "-c", "trap 'exit 10' USR1; trap 'exit 15' TERM; echo ready; while true; do sleep 0.1; done"});
+  v1::Signal usr1 = v1::RUNTIME_DEFAULT;  // by name: <signal.h> owns the SIG* identifiers
+  ASSERT_TRUE(v1::Signal_Parse("SIGUSR1", &usr1));
+  asked.set_stop_signal(usr1);
+  auto image = d_->container_config(
+      "image", {"/bin/sh", "-c", "trap 'exit 3' QUIT; trap 'exit 15' TERM; echo ready; while true; do sleep 0.1; done"},
+      "example.com/test/users:latest");
+  for (auto* config : {&asked, &image}) {
+    std::string id = d_->create_container(pod_id, *config, pod);
+    ASSERT_TRUE(d_->start_container(id));
+    ASSERT_TRUE(d_->wait_log_line(pod, *config, "ready"));
+    v1::StopContainerRequest req;
+    req.set_container_id(id);
+    req.set_timeout(10);
+    v1::StopContainerResponse resp;
+    auto began = std::chrono::steady_clock::now();
+    ASSERT_TRUE(d_->runtime().StopContainer(call_context().get(), req, &resp).ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(5)) << "it did not wait for the timeout";
+    auto st = d_->container_status(id);
+    EXPECT_EQ(st.state(), v1::CONTAINER_EXITED);
+    EXPECT_EQ(st.exit_code(), config == &asked ? 10 : 3) << config->metadata().name();
+    EXPECT_EQ(v1::Signal_Name(st.stop_signal()), config == &asked ? "SIGUSR1" : "SIGQUIT") << config->metadata().name();
+  }
+  ASSERT_TRUE(d_->remove_pod(pod_id).ok());
+}
+
+TEST_F(CriCallsTest, RemovePodSandboxEndsRunningContainers) {
+  // kubelet stops first, but CRI wants removal to force what still runs.
+  auto pod = d_->pod_config("force");
+  std::string pod_id = d_->run_pod(pod);
+  ASSERT_FALSE(pod_id.empty());
+  std::string id = d_->create_container(pod_id, d_->container_config("running", {"/bin/sleep", "1000"}), pod);
+  ASSERT_TRUE(d_->start_container(id));
+  int pid = json::parse(d_->container_info(id)).value("pid", 0);
+  ASSERT_GT(pid, 0);
+  v1::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(pod_id);
+  v1::RemovePodSandboxResponse removed;
+  auto s = d_->runtime().RemovePodSandbox(call_context().get(), rm, &removed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(wait_process_gone(pid)) << "the container outlived its pod";
+  EXPECT_TRUE(list_container_ids(*d_, nullptr).empty());
   EXPECT_EQ(d_->leftovers_of(pod_id), "");
 }
 

@@ -132,9 +132,10 @@ TEST_F(CriExecLogsTest, LogLinesAndPartialPieces) {
 TEST_F(CriExecLogsTest, ReopenContainerLogAfterRotation) {
   auto c = d_->container_config("rotating",
                                 {"/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo line-$i; sleep 0.05; done"});
+  c.set_log_path("rotating/0.log");  // kubelet's layout: <container name>/<restart count>.log
   std::string id = d_->create_container(pod_id_, c, pod_);
   ASSERT_TRUE(d_->start_container(id));
-  std::string path = log_path("rotating");
+  std::string path = pod_.log_directory() + "/rotating/0.log";
   auto wait_lines = [&](const std::string& file, size_t n) {
     for (int i = 0; i < 200; ++i) {
       if (cri_log_lines(read_text_file(file)).size() >= n) return true;
@@ -151,9 +152,9 @@ TEST_F(CriExecLogsTest, ReopenContainerLogAfterRotation) {
   auto s = d_->runtime().ReopenContainerLog(call_context().get(), req, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_TRUE(wait_lines(path, 3)) << "nothing written to the reopened log";
-  // The rotated file is no longer written to.
+  // The rotated file is no longer written to, while the new one grows.
   std::string rotated = read_text_file(path + ".1");
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(wait_lines(path, 6));
   EXPECT_EQ(read_text_file(path + ".1"), rotated);
   // Not a line lost or repeated across the two files.
   auto before = cri_log_lines(rotated);

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -52,6 +53,44 @@ const std::string& test_images_dir(std::string* error) {
   return dir;
 }
 
+std::set<std::string> nat_chains() {
+  std::set<std::string> out;
+  std::istringstream lines(run_tool({"/usr/sbin/iptables", "-t", "nat", "-S"}, 20).output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.starts_with("-N ")) out.insert(line.substr(3));
+  return out;
+}
+
+// Removes the nat chains named CNI-* that are not in `before`, with the jumps to
+// them: the portmap plugin keeps its shared CNI-HOSTPORT-* chains after the last
+// DEL, as they serve every pod.
+void remove_cni_chains_since(const std::set<std::string>& before) {
+  std::set<std::string> added;
+  for (auto& chain : nat_chains())
+    if (!before.contains(chain) && chain.starts_with("CNI-")) added.insert(chain);
+  if (added.empty()) return;
+  std::istringstream rules(run_tool({"/usr/sbin/iptables", "-t", "nat", "-S"}, 20).output);
+  for (std::string rule; std::getline(rules, rule);) {
+    if (!rule.starts_with("-A ")) continue;
+    auto jump = rule.find(" -j ");
+    if (jump == std::string::npos || !added.contains(rule.substr(jump + 4, rule.find(' ', jump + 4) - jump - 4))) continue;
+    std::vector<std::string> argv = {"/usr/sbin/iptables", "-t", "nat", "-D"};
+    std::istringstream words(rule.substr(3));
+    // -S quotes comments; the rules here have none with spaces but the CNI ones.
+    for (std::string w; words >> w;) {
+      if (w.starts_with('"')) {
+        std::string rest;
+        while (!w.ends_with('"') && words >> rest) w += " " + rest;
+        w = w.substr(1, w.size() - 2);
+      }
+      argv.push_back(w);
+    }
+    run_tool(argv, 20);
+  }
+  for (auto& chain : added) run_tool({"/usr/sbin/iptables", "-t", "nat", "-F", chain}, 20);
+  for (auto& chain : added) run_tool({"/usr/sbin/iptables", "-t", "nat", "-X", chain}, 20);
+}
+
 }  // namespace
 
 std::unique_ptr<::grpc::ClientContext> call_context(std::chrono::seconds timeout) {
@@ -79,8 +118,11 @@ BerthdFixture::BerthdFixture() : dir_("berth-cri") {
   unsigned n = 10 + rd() % 240;
   bridge_ = "btcri" + std::to_string(n) + std::to_string(rd() % 1000);
   subnet_prefix_ = "10.201." + std::to_string(n) + ".";
+  cgroup_root_ = "/berth-test/" + bridge_;  // its own, so that leftovers are this daemon's
   ::mkdir(cni_conf_dir_.c_str(), 0755);
   ::mkdir(log_dir_.c_str(), 0755);
+  nat_chains_before_ = nat_chains();
+  ip_forward_before_ = slurp("/proc/sys/net/ipv4/ip_forward");
   std::ofstream(cni_conf_dir_ + "/10-test.conflist") << R"({"cniVersion":"1.0.0","name":"berth-test","plugins":[)"
       << R"({"type":"bridge","bridge":")" << bridge_ << R"(","isGateway":true,"ipMasq":false,"hairpinMode":true,)"
       << R"("ipam":{"type":"host-local","ranges":[[{"subnet":")" << subnet_prefix_ << R"(0/24"}]],)"
@@ -101,6 +143,16 @@ BerthdFixture::~BerthdFixture() {
     ::waitpid(pid_, nullptr, 0);
   }
   run_tool({"/usr/sbin/ip", "link", "del", bridge_}, 10);
+  // What the plugins changed for every pod: portmap's shared chains, and the
+  // bridge plugin's ip_forward for a gateway.
+  remove_cni_chains_since(nat_chains_before_);
+  if (!ip_forward_before_.empty()) std::ofstream("/proc/sys/net/ipv4/ip_forward") << ip_forward_before_;
+  // The daemon's cgroup root, in every hierarchy (empty unless a test failed).
+  if (DIR* d = ::opendir("/sys/fs/cgroup")) {
+    while (auto* e = ::readdir(d))
+      if (e->d_name[0] != '.') ::rmdir(("/sys/fs/cgroup/" + std::string(e->d_name) + cgroup_root_).c_str());
+    ::closedir(d);
+  }
   // Anything still mounted under the test dir would make its removal fail.
   std::string mounts = slurp("/proc/self/mountinfo");
   std::istringstream lines(mounts);
@@ -119,7 +171,7 @@ bool BerthdFixture::start(const std::vector<std::string>& extra_args) {
                                    "--root",       root_,          "--state",
                                    state_,         "--socket",     socket_,
                                    "--cni-conf-dir", cni_conf_dir_, "--cni-bin-dir",
-                                   "/usr/lib/cni", "--cgroup-root", "/berth-test",
+                                   "/usr/lib/cni", "--cgroup-root", cgroup_root_,
                                    "--log-level",  "debug"};
   std::ofstream(dir_.path() + "/none.toml") << config_toml_;
   args.insert(args.end(), extra_args.begin(), extra_args.end());
@@ -332,7 +384,7 @@ std::string BerthdFixture::leftovers_of(const std::string& pod_id) const {
   std::string mounts = slurp("/proc/self/mountinfo");
   if (mounts.find(pod_id) != std::string::npos) left += "a mount naming the pod; ";
   if (path_exists(root_ + "/cni/cache/" + pod_id + "-eth0.json")) left += "CNI cache entry; ";
-  if (path_exists("/sys/fs/cgroup/memory/berth-test/" + pod_id)) left += "pod cgroup; ";
+  if (path_exists("/sys/fs/cgroup/memory" + cgroup_root_ + "/" + pod_id)) left += "pod cgroup; ";
   // host-local keeps one file per allocated IP, named by the IP.
   auto ls = run_tool({"/bin/sh", "-c", "ls " + ipam_dir_ + "/berth-test 2>/dev/null | grep -c '^10\\.' || true"}, 10);
   if (std::atoi(ls.output.c_str()) > 0) left += "IP allocations: " + ls.output + "; ";
@@ -445,6 +497,8 @@ std::string BerthdFixture::host_leftovers() const {
     f >> a >> b >> c >> d >> target;
     if (target.starts_with(state_ + "/")) left += "mount " + target + "; ";
   }
+  for (auto& cg : entries("/sys/fs/cgroup/memory" + cgroup_root_))
+    if (cg.size() == 64) left += "cgroup " + cg + "; ";
   for (auto& ip : entries(ipam_dir_ + "/berth-test"))
     if (ip.starts_with("10.")) left += "IP allocation " + ip + "; ";
   if (int ports = bridge_ports(); ports > 0) left += std::to_string(ports) + " veth(s) on " + bridge_ + "; ";

@@ -7,9 +7,11 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,7 @@ class BerthdFixture {
   const std::string& cni_conf_dir() const { return cni_conf_dir_; }
   const std::string& bridge() const { return bridge_; }
   const std::string& subnet_prefix() const { return subnet_prefix_; }  // "10.201.N."
+  const std::string& cgroup_root() const { return cgroup_root_; }      // --cgroup-root
   const std::string& ipam_dir() const { return ipam_dir_; }
   const std::string& dir() const { return dir_.path(); }  // the fixture's own temp dir
 
@@ -117,6 +120,9 @@ class BerthdFixture {
   std::string root_, state_, socket_, log_dir_, cni_conf_dir_, ipam_dir_, bridge_, subnet_prefix_, stderr_path_;
   std::string images_dir_;
   std::string config_toml_;
+  std::string cgroup_root_;
+  std::set<std::string> nat_chains_before_;
+  std::string ip_forward_before_;
   pid_t pid_ = -1;
   std::string error_;
   std::shared_ptr<::grpc::Channel> channel_;
@@ -178,6 +184,11 @@ class SharedBerthdTest : public ::testing::Test {
   }
   void TearDown() override {
     if (!d_) return;
+    if (HasFailure()) {
+      std::string log = d_->daemon_output();
+      if (log.size() > 6000) log = "..." + log.substr(log.size() - 6000);
+      std::cerr << "---- berthd's log (end) ----\n" << log << "---- end of berthd's log ----\n";
+    }
     if (!d_->running() && !d_->start(Suite::daemon_args(*d_))) {
       ADD_FAILURE() << "berthd does not restart: " << d_->error();
       return;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -118,10 +119,12 @@ TEST_F(CriLifecycleTest, DaemonKilledContainersSurviveAndExitsAreKept) {
       d_->create_container(pod_id, d_->container_config("short", {"/bin/sh", "-c", "sleep 1; exit 7"}), pod);
   ASSERT_TRUE(d_->start_container(longer));
   ASSERT_TRUE(d_->start_container(shorter));
+  auto shorter_pid = nlohmann::json::parse(d_->container_info(shorter)).value("pid", 0);
+  ASSERT_GT(shorter_pid, 0);
 
   d_->kill9();
   // The short one exits while nobody is listening.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(wait_process_gone(shorter_pid));
   ASSERT_TRUE(d_->start()) << d_->error();
 
   EXPECT_EQ(d_->container_status(longer).state(), v1::CONTAINER_RUNNING);

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -206,6 +207,51 @@ TEST_F(CriRecoveryTest, CrashInStopContainer) {
   ASSERT_TRUE(stop_container(stubborn, 1).ok());
   EXPECT_GE(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(900));
   EXPECT_EQ(d_->container_status(stubborn).exit_code(), 137);
+  ASSERT_TRUE(d_->remove_pod(pod_id).ok());
+  EXPECT_EQ(d_->leftovers_of(pod_id), "");
+}
+
+TEST_F(CriRecoveryTest, ContainersAreReadoptedAfterRestart) {
+  auto pod = d_->pod_config("readopt");
+  std::string pod_id = d_->run_pod(pod);
+  ASSERT_FALSE(pod_id.empty());
+  auto later = d_->container_config("later", {"/bin/echo", "started-late"});
+  std::string created = d_->create_container(pod_id, later, pod);
+  auto chatty = d_->container_config("chatty", {"/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo n-$i; sleep 0.05; done"});
+  std::string running = d_->create_container(pod_id, chatty, pod);
+  ASSERT_TRUE(d_->start_container(running));
+  ASSERT_TRUE(d_->wait_log_line(pod, chatty, "n-2"));
+  d_->kill9();
+  restart();
+
+  // A container created before the restart starts after it.
+  EXPECT_EQ(d_->container_status(created).state(), v1::CONTAINER_CREATED);
+  ASSERT_TRUE(d_->start_container(created));
+  auto st = d_->wait_exited(created, std::chrono::seconds(10));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code(), 0);
+  EXPECT_EQ(cri_log_lines(read_text_file(pod.log_directory() + "/later.log")), std::vector<std::string>{"started-late"});
+
+  // The running one is reachable through its shim: exec, log reopening, stop.
+  v1::ExecSyncResponse out;
+  auto s = d_->exec_sync(running, {"/bin/echo", "still-here"}, &out, 10);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(out.stdout(), "still-here\n");
+  std::string path = pod.log_directory() + "/chatty.log";
+  ASSERT_EQ(std::rename(path.c_str(), (path + ".1").c_str()), 0);
+  v1::ReopenContainerLogRequest reopen;
+  reopen.set_container_id(running);
+  v1::ReopenContainerLogResponse reopened;
+  s = d_->runtime().ReopenContainerLog(call_context().get(), reopen, &reopened);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  bool fresh = false;
+  for (int i = 0; i < 200 && !fresh; ++i) {
+    fresh = !cri_log_lines(read_text_file(path)).empty();
+    if (!fresh) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_TRUE(fresh) << "nothing written to the reopened log";
+  ASSERT_TRUE(stop_container(running, 1).ok());
+  EXPECT_EQ(d_->container_status(running).state(), v1::CONTAINER_EXITED);
   ASSERT_TRUE(d_->remove_pod(pod_id).ok());
   EXPECT_EQ(d_->leftovers_of(pod_id), "");
 }

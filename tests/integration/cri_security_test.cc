@@ -154,6 +154,13 @@ TEST_F(CriSecurityTest, ImageUserAndUsername) {
   ASSERT_EQ(lines.size(), 1u) << log_of(plain, pod_);
   EXPECT_EQ(lines[0], "uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)");
 
+  // args replace the image's Cmd and keep its Entrypoint (sh -c).
+  auto with_args = with_context(d_->container_config("image-args", {}, users));
+  with_args.add_args("echo args=$0-$(id -un)");
+  st = d_->run_to_exit(pod_id_, with_args, pod_);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(cri_log_lines(log_of(with_args, pod_)), std::vector<std::string>{"args=/bin/sh-app"});
+
   auto kv = run(probe("image-user", "echo foo=$FOO\n", users));
   EXPECT_EQ(kv["uid"], "1000");
   EXPECT_EQ(kv["gid"], "1000");

@@ -75,7 +75,7 @@ TEST_F(CriStatsEventsTest, ContainerAndPodStats) {
   // Holds ~20 MB in a shell variable and writes 2 MB into its writable layer.
   auto c = d_->container_config("hog", {"/bin/sh", "-c",
                                         "head -c 2000000 /dev/zero > /big; x=$(head -c 20000000 /dev/zero | tr '\\0' a);"
-                                        " echo ready; exec sleep 1000"});
+                                        " echo ready; sleep 1000; echo ${#x}"});
   (*c.mutable_labels())["role"] = "hog";
   std::string id = d_->create_container(pod_id, c, pod);
   ASSERT_TRUE(d_->start_container(id));
