@@ -2,9 +2,8 @@
 // Version, Status, RuntimeConfig, UpdateRuntimeConfig, the list calls with every
 // filter (and their 1.36 streaming forms), the status calls with their verbose info,
 // and the calls berth does not serve, which must say so.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -244,7 +243,8 @@ TEST_F(CriCallsTest, PodSandboxStatusVerbose) {
   ASSERT_TRUE(d_->runtime().RemovePodSandbox(call_context().get(), rm, &removed).ok());
   v1::PodSandboxStatusResponse gone;
   req.set_pod_sandbox_id(id);
-  EXPECT_EQ(d_->runtime().PodSandboxStatus(call_context().get(), req, &gone).error_code(), ::grpc::StatusCode::NOT_FOUND)
+  EXPECT_EQ(d_->runtime().PodSandboxStatus(call_context().get(), req, &gone).error_code(),
+            ::grpc::StatusCode::NOT_FOUND)
       << "the pod is still there";
   rm.set_pod_sandbox_id(id);
   EXPECT_TRUE(d_->runtime().RemovePodSandbox(call_context().get(), rm, &removed).ok()) << "remove is idempotent";
@@ -410,7 +410,8 @@ TEST_F(CriCallsTest, StopContainerSendsTheStopSignal) {
   // The request's stop signal; then the image's (the users image says SIGQUIT);
   // each container exits with a code that tells which signal came.
   auto asked = d_->container_config(
-      "asked", {"/bin/sh", "-c", "trap 'exit 10' USR1; trap 'exit 15' TERM; echo ready; while true; do sleep 0.1; done"});
+      "asked",
+      {"/bin/sh", "-c", "trap 'exit 10' USR1; trap 'exit 15' TERM; echo ready; while true; do sleep 0.1; done"});
   v1::Signal usr1 = v1::RUNTIME_DEFAULT;  // by name: <signal.h> owns the SIG* identifiers
   ASSERT_TRUE(v1::Signal_Parse("SIGUSR1", &usr1));
   asked.set_stop_signal(usr1);

@@ -3,10 +3,9 @@
 // timeout, and one whose DEL fails. None may leak a netns, a veth or an IP, and a
 // failing DEL must not leave a pod stuck terminating; what DEL could not release is
 // released by the sweep at the next start.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <fstream>
@@ -74,55 +73,42 @@ class CriCniFailuresTest : public SharedBerthdTest<CriCniFailuresTest> {
                               << R"("ipam":{"type":"host-local","ranges":[[{"subnet":")" << d_->subnet_prefix()
                               << R"(0/24"}]],"dataDir":")" << d_->ipam_dir() << R"("}},)" << extra_plugin << "]}";
   }
-  ::grpc::Status run_pod(const v1::PodSandboxConfig& config, std::string* id = nullptr) {
-    v1::RunPodSandboxRequest req;
-    *req.mutable_config() = config;
-    v1::RunPodSandboxResponse resp;
-    auto s = d_->runtime().RunPodSandbox(call_context().get(), req, &resp);
-    if (id) *id = resp.pod_sandbox_id();
-    return s;
-  }
-  int pod_count() {
-    v1::ListPodSandboxResponse resp;
-    EXPECT_TRUE(d_->runtime().ListPodSandbox(call_context().get(), {}, &resp).ok());
-    return resp.items_size();
-  }
 };
 
 TEST_F(CriCniFailuresTest, ConflistWithAMissingPlugin) {
   use_network(R"({"type":"berth-no-such-plugin"})");
-  auto s = run_pod(d_->pod_config("missing-plugin"));
+  auto s = d_->try_run_pod(d_->pod_config("missing-plugin"));
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.error_message().find("berth-no-such-plugin"), std::string::npos) << s.error_message();
-  EXPECT_EQ(pod_count(), 0);
+  EXPECT_TRUE(d_->list_pods().empty());
   EXPECT_EQ(d_->host_leftovers(), "") << "the bridge plugin's veth and IP must be undone";
 }
 
 TEST_F(CriCniFailuresTest, PluginFailingAdd) {
   use_network(R"({"type":"berth-test-fail"})");
-  auto s = run_pod(d_->pod_config("failing-plugin"));
+  auto s = d_->try_run_pod(d_->pod_config("failing-plugin"));
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.error_message().find("injected ADD failure"), std::string::npos) << s.error_message();
-  EXPECT_EQ(pod_count(), 0);
+  EXPECT_TRUE(d_->list_pods().empty());
   EXPECT_EQ(d_->host_leftovers(), "");
   // The node recovers as soon as the network does.
   std::remove(conflist().c_str());
   std::string id;
-  ASSERT_TRUE(run_pod(d_->pod_config("after-failure"), &id).ok());
+  ASSERT_TRUE(d_->try_run_pod(d_->pod_config("after-failure"), &id).ok());
   ASSERT_TRUE(d_->remove_pod(id).ok());
 }
 
 TEST_F(CriCniFailuresTest, PluginHangingInAdd) {
   use_network(R"({"type":"berth-test-hang"})");
   auto began = std::chrono::steady_clock::now();
-  auto s = run_pod(d_->pod_config("hanging-plugin"));
+  auto s = d_->try_run_pod(d_->pod_config("hanging-plugin"));
   auto took = std::chrono::steady_clock::now() - began;
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.error_message().find("timed out"), std::string::npos) << s.error_message();
   EXPECT_LT(took, std::chrono::seconds(15)) << "the 3s CNI timeout did not hold";
   EXPECT_TRUE(processes_with("berth-test-hang").empty()) << "the hung plugin was not killed";
   EXPECT_TRUE(processes_with("sleep 601").empty()) << "the hung plugin's child was not killed";
-  EXPECT_EQ(pod_count(), 0);
+  EXPECT_TRUE(d_->list_pods().empty());
   EXPECT_EQ(d_->host_leftovers(), "");
 }
 
@@ -130,7 +116,7 @@ TEST_F(CriCniFailuresTest, FailingDelDoesNotStickThePod) {
   std::string flag = d_->dir() + "/fail-del";
   use_network(R"({"type":"berth-test-flaky","flag":")" + flag + R"("})");
   std::string id;
-  ASSERT_TRUE(run_pod(d_->pod_config("flaky-del"), &id).ok());
+  ASSERT_TRUE(d_->try_run_pod(d_->pod_config("flaky-del"), &id).ok());
   std::string netns = d_->state() + "/pods/" + id + "/ns/net";
   ASSERT_NE(read_text_file("/proc/self/mountinfo").find(netns), std::string::npos);
   std::ofstream(flag) << "fail";
@@ -153,7 +139,7 @@ TEST_F(CriCniFailuresTest, FailingDelDoesNotStickThePod) {
   s = d_->runtime().RemovePodSandbox(call_context().get(), rm, &removed);
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(10));
-  EXPECT_EQ(pod_count(), 0);
+  EXPECT_TRUE(d_->list_pods().empty());
 
   // What only DEL can release (the IP) waits for the sweep at the next start.
   std::remove(flag.c_str());

@@ -2,9 +2,8 @@
 // (INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION) and a message
 // that names the problem, and leaves nothing behind: no pod, netns, veth, IP, mount,
 // cgroup, snapshot or process.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -15,46 +14,15 @@ namespace {
 
 using ::grpc::StatusCode;
 
-class CriErrorsTest : public SharedBerthdTest<CriErrorsTest> {
- protected:
-  ::grpc::Status run_pod(const v1::PodSandboxConfig& config, std::string* id = nullptr) {
-    v1::RunPodSandboxRequest req;
-    *req.mutable_config() = config;
-    v1::RunPodSandboxResponse resp;
-    auto s = d_->runtime().RunPodSandbox(call_context().get(), req, &resp);
-    if (id) *id = resp.pod_sandbox_id();
-    return s;
-  }
-  ::grpc::Status create(const std::string& pod_id, const v1::ContainerConfig& config, const v1::PodSandboxConfig& pod,
-                        std::string* id = nullptr) {
-    v1::CreateContainerRequest req;
-    req.set_pod_sandbox_id(pod_id);
-    *req.mutable_config() = config;
-    *req.mutable_sandbox_config() = pod;
-    v1::CreateContainerResponse resp;
-    auto s = d_->runtime().CreateContainer(call_context().get(), req, &resp);
-    if (id) *id = resp.container_id();
-    return s;
-  }
-  int container_count() {
-    v1::ListContainersResponse resp;
-    EXPECT_TRUE(d_->runtime().ListContainers(call_context().get(), {}, &resp).ok());
-    return resp.containers_size();
-  }
-  int pod_count() {
-    v1::ListPodSandboxResponse resp;
-    EXPECT_TRUE(d_->runtime().ListPodSandbox(call_context().get(), {}, &resp).ok());
-    return resp.items_size();
-  }
-};
+class CriErrorsTest : public SharedBerthdTest<CriErrorsTest> {};
 
 // Code and a message that contains `needle`.
-#define EXPECT_CRI_ERROR(status, code, needle)                                                       \
-  do {                                                                                             \
-    auto s_ = (status);                                                                            \
-    EXPECT_EQ(s_.error_code(), code) << s_.error_message();                                        \
-    EXPECT_NE(s_.error_message().find(needle), std::string::npos)                                  \
-        << "message \"" << s_.error_message() << "\" should mention \"" << needle << "\"";         \
+#define EXPECT_CRI_ERROR(status, code, needle)                                             \
+  do {                                                                                     \
+    auto s_ = (status);                                                                    \
+    EXPECT_EQ(s_.error_code(), code) << s_.error_message();                                \
+    EXPECT_NE(s_.error_message().find(needle), std::string::npos)                          \
+        << "message \"" << s_.error_message() << "\" should mention \"" << needle << "\""; \
   } while (0)
 
 TEST_F(CriErrorsTest, RunPodSandboxRefusesBadConfigs) {
@@ -65,48 +33,48 @@ TEST_F(CriErrorsTest, RunPodSandboxRefusesBadConfigs) {
 
   auto no_metadata = d_->pod_config("bad");
   no_metadata.clear_metadata();
-  EXPECT_CRI_ERROR(run_pod(no_metadata), StatusCode::INVALID_ARGUMENT, "metadata");
+  EXPECT_CRI_ERROR(d_->try_run_pod(no_metadata), StatusCode::INVALID_ARGUMENT, "metadata");
   auto no_uid = d_->pod_config("bad");
   no_uid.mutable_metadata()->clear_uid();
-  EXPECT_CRI_ERROR(run_pod(no_uid), StatusCode::INVALID_ARGUMENT, "uid");
+  EXPECT_CRI_ERROR(d_->try_run_pod(no_uid), StatusCode::INVALID_ARGUMENT, "uid");
   auto host_sysctl = d_->pod_config("bad");
   (*host_sysctl.mutable_linux()->mutable_sysctls())["vm.swappiness"] = "10";
-  EXPECT_CRI_ERROR(run_pod(host_sysctl), StatusCode::INVALID_ARGUMENT, "vm.swappiness");
+  EXPECT_CRI_ERROR(d_->try_run_pod(host_sysctl), StatusCode::INVALID_ARGUMENT, "vm.swappiness");
   auto net_sysctl_host_net = d_->pod_config("bad");
   net_sysctl_host_net.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(v1::NODE);
   (*net_sysctl_host_net.mutable_linux()->mutable_sysctls())["net.ipv4.ip_forward"] = "1";
-  EXPECT_CRI_ERROR(run_pod(net_sysctl_host_net), StatusCode::INVALID_ARGUMENT, "net.ipv4.ip_forward");
+  EXPECT_CRI_ERROR(d_->try_run_pod(net_sysctl_host_net), StatusCode::INVALID_ARGUMENT, "net.ipv4.ip_forward");
   auto bad_port = d_->pod_config("bad");
   auto* pm = bad_port.add_port_mappings();
   pm->set_container_port(80);
   pm->set_host_port(70000);
-  EXPECT_CRI_ERROR(run_pod(bad_port), StatusCode::INVALID_ARGUMENT, "70000");
+  EXPECT_CRI_ERROR(d_->try_run_pod(bad_port), StatusCode::INVALID_ARGUMENT, "70000");
   auto bad_dns = d_->pod_config("bad");
   bad_dns.mutable_dns_config()->add_servers("1.1.1.1\nnameserver 6.6.6.6");
-  EXPECT_CRI_ERROR(run_pod(bad_dns), StatusCode::INVALID_ARGUMENT, "newline");
+  EXPECT_CRI_ERROR(d_->try_run_pod(bad_dns), StatusCode::INVALID_ARGUMENT, "newline");
   auto bad_seccomp = d_->pod_config("bad");
   bad_seccomp.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
       v1::SecurityProfile::Localhost);
   bad_seccomp.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_localhost_ref("relative.json");
-  EXPECT_CRI_ERROR(run_pod(bad_seccomp), StatusCode::INVALID_ARGUMENT, "relative.json");
+  EXPECT_CRI_ERROR(d_->try_run_pod(bad_seccomp), StatusCode::INVALID_ARGUMENT, "relative.json");
   v1::RunPodSandboxRequest handler;
   *handler.mutable_config() = d_->pod_config("bad");
   handler.set_runtime_handler("kata");
   EXPECT_CRI_ERROR(d_->runtime().RunPodSandbox(call_context().get(), handler, &resp), StatusCode::INVALID_ARGUMENT,
                    "kata");
 
-  EXPECT_EQ(pod_count(), 0);
+  EXPECT_TRUE(d_->list_pods().empty());
   EXPECT_EQ(d_->host_leftovers(), "");
 }
 
 TEST_F(CriErrorsTest, DuplicatePodNameAndAttempt) {
   auto config = d_->pod_config("dup");
   std::string first;
-  ASSERT_TRUE(run_pod(config, &first).ok());
+  ASSERT_TRUE(d_->try_run_pod(config, &first).ok());
   std::string ip = d_->pod_status(first).network().ip();
-  EXPECT_CRI_ERROR(run_pod(config), StatusCode::ALREADY_EXISTS, config.metadata().name());
+  EXPECT_CRI_ERROR(d_->try_run_pod(config), StatusCode::ALREADY_EXISTS, config.metadata().name());
   // The refused one made nothing: one pod, one veth, one IP.
-  EXPECT_EQ(pod_count(), 1);
+  EXPECT_EQ(d_->list_pods().size(), 1u);
   EXPECT_EQ(d_->bridge_ports(), 1);
   auto st = d_->pod_status(first);
   EXPECT_EQ(st.state(), v1::SANDBOX_READY);
@@ -115,7 +83,7 @@ TEST_F(CriErrorsTest, DuplicatePodNameAndAttempt) {
   // The next attempt of the same pod is a new sandbox.
   config.mutable_metadata()->set_attempt(1);
   std::string second;
-  ASSERT_TRUE(run_pod(config, &second).ok());
+  ASSERT_TRUE(d_->try_run_pod(config, &second).ok());
   EXPECT_NE(second, first);
   EXPECT_EQ(d_->pod_status(second).metadata().attempt(), 1u);
   ASSERT_TRUE(d_->remove_pod(first).ok());
@@ -132,22 +100,23 @@ TEST_F(CriErrorsTest, CreateContainerRefusesBadConfigs) {
   v1::CreateContainerRequest no_config;
   no_config.set_pod_sandbox_id(pod_id);
   v1::CreateContainerResponse resp;
-  EXPECT_CRI_ERROR(d_->runtime().CreateContainer(call_context().get(), no_config, &resp),
-                   StatusCode::INVALID_ARGUMENT, "config");
+  EXPECT_CRI_ERROR(d_->runtime().CreateContainer(call_context().get(), no_config, &resp), StatusCode::INVALID_ARGUMENT,
+                   "config");
   auto c = ok();
   c.clear_metadata();
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "metadata");
-  EXPECT_CRI_ERROR(create("ffffffffffffnothere", ok(), pod), StatusCode::NOT_FOUND, "ffffffffffffnothere");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "metadata");
+  EXPECT_CRI_ERROR(d_->try_create_container("ffffffffffffnothere", ok(), pod), StatusCode::NOT_FOUND,
+                   "ffffffffffffnothere");
 
   c = ok();
   c.mutable_image()->set_image("example.com/not/present:1.0");
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::NOT_FOUND, "example.com/not/present:1.0");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::NOT_FOUND, "example.com/not/present:1.0");
 
   c = ok();
   auto* m = c.add_mounts();
   m->set_container_path("/data");
   m->set_host_path(d_->dir() + "/no-such-dir");
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::NOT_FOUND, "no-such-dir");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::NOT_FOUND, "no-such-dir");
 
   // Host-to-container propagation needs a shared or slave source; the fixture's
   // dir is on a private mount here.
@@ -158,7 +127,7 @@ TEST_F(CriErrorsTest, CreateContainerRefusesBadConfigs) {
   m->set_container_path("/data");
   m->set_host_path(vol);
   m->set_propagation(v1::PROPAGATION_HOST_TO_CONTAINER);
-  auto propagation = create(pod_id, c, pod);
+  auto propagation = d_->try_create_container(pod_id, c, pod);
   if (propagation.ok()) {
     // The host's / is shared on this machine: then it must have worked.
     v1::RemoveContainerRequest rm;
@@ -177,48 +146,49 @@ TEST_F(CriErrorsTest, CreateContainerRefusesBadConfigs) {
   auto* sc = c.mutable_linux()->mutable_security_context();
   sc->mutable_seccomp()->set_profile_type(v1::SecurityProfile::Localhost);
   sc->mutable_seccomp()->set_localhost_ref(d_->dir() + "/no-such-profile.json");
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::NOT_FOUND, "no-such-profile.json");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::NOT_FOUND, "no-such-profile.json");
   std::ofstream(d_->dir() + "/broken-profile.json") << "{\"defaultAction\": ";
   sc->mutable_seccomp()->set_localhost_ref(d_->dir() + "/broken-profile.json");
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "broken-profile.json");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "broken-profile.json");
   sc->clear_seccomp();
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   sc->set_seccomp_profile_path("my-profile");  // a name without localhost/
 #pragma GCC diagnostic pop
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "my-profile");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "my-profile");
 
   c = ok();
   c.mutable_linux()->mutable_security_context()->mutable_capabilities()->add_add_capabilities("CAP_NO_SUCH_THING");
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "CAP_NO_SUCH_THING");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "CAP_NO_SUCH_THING");
   c = ok();
   c.mutable_linux()->mutable_security_context()->mutable_run_as_group()->set_value(10);
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "run_as_group");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "run_as_group");
   c = ok();
   c.mutable_linux()->mutable_security_context()->set_run_as_username("nosuchuser");
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::NOT_FOUND, "nosuchuser");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::NOT_FOUND, "nosuchuser");
   c = ok();
   c.mutable_linux()->mutable_security_context()->set_privileged(true);
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "privileged");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "privileged");
   c = ok();
   auto* dev = c.add_devices();
   dev->set_host_path("/dev/no-such-device");
   dev->set_container_path("/dev/x");
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::NOT_FOUND, "/dev/no-such-device");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::NOT_FOUND, "/dev/no-such-device");
   c = ok();
   c.set_working_dir("relative/dir");
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "relative/dir");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "relative/dir");
   c = ok();
   c.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(64 << 20);
   c.mutable_linux()->mutable_resources()->set_memory_swap_limit_in_bytes(32 << 20);
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::INVALID_ARGUMENT, "memory_swap_limit_in_bytes");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::INVALID_ARGUMENT,
+                   "memory_swap_limit_in_bytes");
   c = ok();
   c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::TARGET);
   c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_target_id("ffffffffnothere");
-  EXPECT_CRI_ERROR(create(pod_id, c, pod), StatusCode::NOT_FOUND, "ffffffffnothere");
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, c, pod), StatusCode::NOT_FOUND, "ffffffffnothere");
 
   // None of them left a container, a rootfs, a snapshot, a shim.
-  EXPECT_EQ(container_count(), 0);
+  EXPECT_TRUE(d_->list_containers().empty());
   ASSERT_TRUE(d_->remove_pod(pod_id).ok());
   EXPECT_EQ(d_->host_leftovers(), "");
 }
@@ -230,18 +200,18 @@ TEST_F(CriErrorsTest, DuplicateContainerNameAndAttempt) {
   auto config = d_->container_config("same", {"/bin/sleep", "1000"});
   std::string first = d_->create_container(pod_id, config, pod);
   ASSERT_TRUE(d_->start_container(first));
-  EXPECT_CRI_ERROR(create(pod_id, config, pod), StatusCode::ALREADY_EXISTS, "same");
-  EXPECT_EQ(container_count(), 1);
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, config, pod), StatusCode::ALREADY_EXISTS, "same");
+  EXPECT_EQ(d_->list_containers().size(), 1u);
   EXPECT_EQ(d_->container_status(first).state(), v1::CONTAINER_RUNNING);
   // kubelet's restart of the container: the next attempt.
   config.mutable_metadata()->set_attempt(1);
   std::string second;
-  ASSERT_TRUE(create(pod_id, config, pod, &second).ok());
+  ASSERT_TRUE(d_->try_create_container(pod_id, config, pod, &second).ok());
   EXPECT_EQ(d_->container_status(second).metadata().attempt(), 1u);
   // Same name in another pod is fine.
   auto other = d_->pod_config("dupctr2");
   std::string other_id = d_->run_pod(other);
-  ASSERT_TRUE(create(other_id, d_->container_config("same", {"/bin/true"}), other).ok());
+  ASSERT_TRUE(d_->try_create_container(other_id, d_->container_config("same", {"/bin/true"}), other).ok());
   ASSERT_TRUE(d_->remove_pod(pod_id).ok());
   ASSERT_TRUE(d_->remove_pod(other_id).ok());
   EXPECT_EQ(d_->host_leftovers(), "");
@@ -286,9 +256,9 @@ TEST_F(CriErrorsTest, CallsInTheWrongState) {
   stop_pod.set_pod_sandbox_id(pod_id);
   v1::StopPodSandboxResponse pod_stopped;
   ASSERT_TRUE(d_->runtime().StopPodSandbox(call_context().get(), stop_pod, &pod_stopped).ok());
-  EXPECT_CRI_ERROR(create(pod_id, d_->container_config("late", {"/bin/true"}), pod), StatusCode::FAILED_PRECONDITION,
-                   "not ready");
-  EXPECT_EQ(container_count(), 1);
+  EXPECT_CRI_ERROR(d_->try_create_container(pod_id, d_->container_config("late", {"/bin/true"}), pod),
+                   StatusCode::FAILED_PRECONDITION, "not ready");
+  EXPECT_EQ(d_->list_containers().size(), 1u);
   ASSERT_TRUE(d_->remove_pod(pod_id).ok());
   stop_pod.set_pod_sandbox_id("ffffffffffffnothere");
   EXPECT_EQ(d_->runtime().StopPodSandbox(call_context().get(), stop_pod, &pod_stopped).error_code(),

@@ -1,9 +1,8 @@
 // ExecSync (output, exit codes, the container's namespaces, the timeout that must
 // kill the whole exec'd process tree) and the CRI log: the line format, long lines
 // split into 16 KiB partial pieces, and ReopenContainerLog for kubelet's rotation.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <regex>

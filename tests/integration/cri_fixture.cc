@@ -73,7 +73,8 @@ void remove_cni_chains_since(const std::set<std::string>& before) {
   for (std::string rule; std::getline(rules, rule);) {
     if (!rule.starts_with("-A ")) continue;
     auto jump = rule.find(" -j ");
-    if (jump == std::string::npos || !added.contains(rule.substr(jump + 4, rule.find(' ', jump + 4) - jump - 4))) continue;
+    if (jump == std::string::npos) continue;
+    if (!added.contains(rule.substr(jump + 4, rule.find(' ', jump + 4) - jump - 4))) continue;
     std::vector<std::string> argv = {"/usr/sbin/iptables", "-t", "nat", "-D"};
     std::istringstream words(rule.substr(3));
     // -S quotes comments; the rules here have none with spaces but the CNI ones.
@@ -309,25 +310,69 @@ v1::ContainerConfig BerthdFixture::container_config(const std::string& name, con
   return c;
 }
 
-std::string BerthdFixture::run_pod(const v1::PodSandboxConfig& config) {
+::grpc::Status BerthdFixture::try_run_pod(const v1::PodSandboxConfig& config, std::string* id) {
   v1::RunPodSandboxRequest req;
   *req.mutable_config() = config;
   v1::RunPodSandboxResponse resp;
   auto s = runtime_->RunPodSandbox(call_context().get(), req, &resp);
-  EXPECT_TRUE(s.ok()) << "RunPodSandbox: " << s.error_message();
-  return s.ok() ? resp.pod_sandbox_id() : "";
+  if (id) *id = resp.pod_sandbox_id();
+  return s;
 }
 
-std::string BerthdFixture::create_container(const std::string& pod_id, const v1::ContainerConfig& config,
-                                            const v1::PodSandboxConfig& pod) {
+::grpc::Status BerthdFixture::try_create_container(const std::string& pod_id, const v1::ContainerConfig& config,
+                                                   const v1::PodSandboxConfig& pod, std::string* id) {
   v1::CreateContainerRequest req;
   req.set_pod_sandbox_id(pod_id);
   *req.mutable_config() = config;
   *req.mutable_sandbox_config() = pod;
   v1::CreateContainerResponse resp;
   auto s = runtime_->CreateContainer(call_context().get(), req, &resp);
+  if (id) *id = resp.container_id();
+  return s;
+}
+
+::grpc::Status BerthdFixture::stop_pod(const std::string& id) {
+  v1::StopPodSandboxRequest req;
+  req.set_pod_sandbox_id(id);
+  v1::StopPodSandboxResponse resp;
+  return runtime_->StopPodSandbox(call_context().get(), req, &resp);
+}
+
+::grpc::Status BerthdFixture::stop_container(const std::string& id, int64_t timeout_s) {
+  v1::StopContainerRequest req;
+  req.set_container_id(id);
+  req.set_timeout(timeout_s);
+  v1::StopContainerResponse resp;
+  return runtime_->StopContainer(call_context().get(), req, &resp);
+}
+
+std::vector<v1::PodSandbox> BerthdFixture::list_pods() {
+  v1::ListPodSandboxResponse resp;
+  auto s = runtime_->ListPodSandbox(call_context().get(), {}, &resp);
+  EXPECT_TRUE(s.ok()) << "ListPodSandbox: " << s.error_message();
+  return {resp.items().begin(), resp.items().end()};
+}
+
+std::vector<v1::Container> BerthdFixture::list_containers() {
+  v1::ListContainersResponse resp;
+  auto s = runtime_->ListContainers(call_context().get(), {}, &resp);
+  EXPECT_TRUE(s.ok()) << "ListContainers: " << s.error_message();
+  return {resp.containers().begin(), resp.containers().end()};
+}
+
+std::string BerthdFixture::run_pod(const v1::PodSandboxConfig& config) {
+  std::string id;
+  auto s = try_run_pod(config, &id);
+  EXPECT_TRUE(s.ok()) << "RunPodSandbox: " << s.error_message();
+  return s.ok() ? id : "";
+}
+
+std::string BerthdFixture::create_container(const std::string& pod_id, const v1::ContainerConfig& config,
+                                            const v1::PodSandboxConfig& pod) {
+  std::string id;
+  auto s = try_create_container(pod_id, config, pod, &id);
   EXPECT_TRUE(s.ok()) << "CreateContainer: " << s.error_message();
-  return s.ok() ? resp.container_id() : "";
+  return s.ok() ? id : "";
 }
 
 bool BerthdFixture::start_container(const std::string& id) {
@@ -368,10 +413,7 @@ v1::PodSandboxStatus BerthdFixture::pod_status(const std::string& id) {
 }
 
 ::grpc::Status BerthdFixture::remove_pod(const std::string& id) {
-  v1::StopPodSandboxRequest stop;
-  stop.set_pod_sandbox_id(id);
-  v1::StopPodSandboxResponse stopped;
-  runtime_->StopPodSandbox(call_context().get(), stop, &stopped);
+  stop_pod(id);
   v1::RemovePodSandboxRequest req;
   req.set_pod_sandbox_id(id);
   v1::RemovePodSandboxResponse resp;

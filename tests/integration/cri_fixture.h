@@ -74,6 +74,15 @@ class BerthdFixture {
   v1::ContainerConfig container_config(const std::string& name, const std::vector<std::string>& argv,
                                        const std::string& image = "docker.io/library/busybox:latest") const;
 
+  // The plain calls, for tests that look at how they fail.
+  ::grpc::Status try_run_pod(const v1::PodSandboxConfig& config, std::string* id = nullptr);
+  ::grpc::Status try_create_container(const std::string& pod_id, const v1::ContainerConfig& config,
+                                      const v1::PodSandboxConfig& pod, std::string* id = nullptr);
+  ::grpc::Status stop_pod(const std::string& id);
+  ::grpc::Status stop_container(const std::string& id, int64_t timeout_s);
+  std::vector<v1::PodSandbox> list_pods();
+  std::vector<v1::Container> list_containers();
+
   // Helpers that fail the current test on error and return "".
   std::string run_pod(const v1::PodSandboxConfig& config);
   std::string create_container(const std::string& pod_id, const v1::ContainerConfig& config,

@@ -45,7 +45,8 @@ class CriImagesTest : public SharedBerthdTest<CriImagesTest> {
   void SetUp() override {
     SharedBerthdTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    if (!LocalRegistry::available()) GTEST_SKIP() << "no registry to pull from: " << LocalRegistry::unavailable_reason();
+    if (!LocalRegistry::available())
+      GTEST_SKIP() << "no registry to pull from: " << LocalRegistry::unavailable_reason();
     ASSERT_TRUE(open_ && open_->ok()) << (open_ ? open_->error() : "");
     ASSERT_TRUE(locked_ && locked_->ok()) << (locked_ ? locked_->error() : "");
     ASSERT_TRUE(pushed_) << push_output_;

@@ -89,7 +89,8 @@ TEST_F(CriLifecycleTest, StopContainerSignalsThenKills) {
   std::string pod_id = d_->run_pod(pod);
   ASSERT_FALSE(pod_id.empty());
   // Ignores SIGTERM, so only the SIGKILL after the timeout ends it.
-  auto config = d_->container_config("stubborn", {"/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"});
+  auto config =
+      d_->container_config("stubborn", {"/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"});
   std::string id = d_->create_container(pod_id, config, pod);
   ASSERT_TRUE(d_->start_container(id));
   ASSERT_TRUE(d_->wait_log_line(pod, config, "ready"));  // a SIGTERM before the trap would end it

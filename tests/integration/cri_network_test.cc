@@ -4,15 +4,14 @@
 // network pods, hostname, DNS, /etc/hosts, sysctls, cgroup parents, and the CNI
 // network with its pod IP and port mappings reachable from the host.
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
-#include <dirent.h>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -216,9 +215,9 @@ TEST_F(CriNetworkTest, HostnameDnsHostsAndSysctls) {
   EXPECT_EQ(kv["shm_rmid"], "1");
   EXPECT_NE(kv["hosts"].find("web-1"), std::string::npos) << log;
   auto resolv_lines = cri_log_lines(log, "stderr");
-  EXPECT_EQ(resolv_lines, (std::vector<std::string>{"search berth-test.svc.cluster.local svc.cluster.local",
-                                                    "nameserver 10.96.0.10", "nameserver 10.96.0.11",
-                                                    "options ndots:5"}));
+  EXPECT_EQ(resolv_lines,
+            (std::vector<std::string>{"search berth-test.svc.cluster.local svc.cluster.local", "nameserver 10.96.0.10",
+                                      "nameserver 10.96.0.11", "options ndots:5"}));
   // The node keeps its own values.
   EXPECT_NE(read_text_file("/proc/sys/net/ipv4/ip_unprivileged_port_start"), "100\n");
   ASSERT_TRUE(d_->remove_pod(pod_id).ok());
@@ -262,7 +261,8 @@ TEST_F(CriNetworkTest, PodIpAndPortMappings) {
   EXPECT_EQ(d_->bridge_ports(), 1);
 
   std::string id = d_->create_container(
-      pod_id, d_->container_config("server", {"/bin/busybox", "nc", "-ll", "-p", "8080", "-e", "/bin/echo", "hello-from-pod"}),
+      pod_id,
+      d_->container_config("server", {"/bin/busybox", "nc", "-ll", "-p", "8080", "-e", "/bin/echo", "hello-from-pod"}),
       pod);
   ASSERT_TRUE(d_->start_container(id));
   EXPECT_EQ(exec(id, "busybox ip -4 addr show eth0 | awk '/inet /{print $2}'"), ip + "/24");

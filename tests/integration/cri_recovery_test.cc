@@ -3,10 +3,9 @@
 // and with its database damaged or missing rows while it was down: the restarted
 // daemon must be consistent (kubelet's retry works), report what it skipped, and a
 // RemovePodSandbox must leave the host clean.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -44,48 +43,6 @@ class CriRecoveryTest : public SharedBerthdTest<CriRecoveryTest> {
     auto it = resp.info().find("recovery");
     return it == resp.info().end() ? "" : it->second;
   }
-  ::grpc::Status run_pod(const v1::PodSandboxConfig& config, std::string* id = nullptr) {
-    v1::RunPodSandboxRequest req;
-    *req.mutable_config() = config;
-    v1::RunPodSandboxResponse resp;
-    auto s = d_->runtime().RunPodSandbox(call_context().get(), req, &resp);
-    if (id) *id = resp.pod_sandbox_id();
-    return s;
-  }
-  ::grpc::Status create(const std::string& pod_id, const v1::ContainerConfig& config, const v1::PodSandboxConfig& pod,
-                        std::string* id = nullptr) {
-    v1::CreateContainerRequest req;
-    req.set_pod_sandbox_id(pod_id);
-    *req.mutable_config() = config;
-    *req.mutable_sandbox_config() = pod;
-    v1::CreateContainerResponse resp;
-    auto s = d_->runtime().CreateContainer(call_context().get(), req, &resp);
-    if (id) *id = resp.container_id();
-    return s;
-  }
-  ::grpc::Status stop_pod(const std::string& id) {
-    v1::StopPodSandboxRequest req;
-    req.set_pod_sandbox_id(id);
-    v1::StopPodSandboxResponse resp;
-    return d_->runtime().StopPodSandbox(call_context().get(), req, &resp);
-  }
-  ::grpc::Status stop_container(const std::string& id, int64_t timeout) {
-    v1::StopContainerRequest req;
-    req.set_container_id(id);
-    req.set_timeout(timeout);
-    v1::StopContainerResponse resp;
-    return d_->runtime().StopContainer(call_context().get(), req, &resp);
-  }
-  std::vector<v1::PodSandbox> pods() {
-    v1::ListPodSandboxResponse resp;
-    EXPECT_TRUE(d_->runtime().ListPodSandbox(call_context().get(), {}, &resp).ok());
-    return {resp.items().begin(), resp.items().end()};
-  }
-  std::vector<v1::Container> containers() {
-    v1::ListContainersResponse resp;
-    EXPECT_TRUE(d_->runtime().ListContainers(call_context().get(), {}, &resp).ok());
-    return {resp.containers().begin(), resp.containers().end()};
-  }
 };
 
 class CriRunPodCrashTest : public CriRecoveryTest, public ::testing::WithParamInterface<const char*> {};
@@ -93,17 +50,17 @@ class CriRunPodCrashTest : public CriRecoveryTest, public ::testing::WithParamIn
 TEST_P(CriRunPodCrashTest, RolledBackAndRetryable) {
   arm(GetParam());
   auto config = d_->pod_config("crash-run");
-  expect_crashed_and_restart(run_pod(config));
+  expect_crashed_and_restart(d_->try_run_pod(config));
   if (std::string(GetParam()) == "run_pod.after_cni_add") {
     EXPECT_EQ(d_->bridge_ports(), 1) << "the crash should have come after the veth was made";
   }
   restart();
-  EXPECT_TRUE(pods().empty()) << "a pod RunPodSandbox never returned must not be listed";
+  EXPECT_TRUE(d_->list_pods().empty()) << "a pod RunPodSandbox never returned must not be listed";
   EXPECT_EQ(d_->host_leftovers(), "") << "after the rollback at start";
   EXPECT_NE(recovery_report().find("rolled back"), std::string::npos) << recovery_report();
   // kubelet retries with the same metadata.
   std::string id;
-  auto s = run_pod(config, &id);
+  auto s = d_->try_run_pod(config, &id);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_TRUE(d_->pod_status(id).network().ip().starts_with(d_->subnet_prefix()));
   ASSERT_TRUE(d_->remove_pod(id).ok());
@@ -111,8 +68,7 @@ TEST_P(CriRunPodCrashTest, RolledBackAndRetryable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(CriCrash, CriRunPodCrashTest,
-                         ::testing::Values("run_pod.after_namespaces", "run_pod.after_cni_add"),
-                         [](const auto& info) {
+                         ::testing::Values("run_pod.after_namespaces", "run_pod.after_cni_add"), [](const auto& info) {
                            std::string name = info.param;
                            for (auto& ch : name)
                              if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
@@ -126,11 +82,11 @@ TEST_F(CriRecoveryTest, CrashInStopPodSandbox) {
   std::string cid = d_->create_container(pod_id, d_->container_config("sleeper", {"/bin/sleep", "1000"}), pod);
   ASSERT_TRUE(d_->start_container(cid));
   arm("stop_pod.after_containers");
-  expect_crashed_and_restart(stop_pod(pod_id));
+  expect_crashed_and_restart(d_->stop_pod(pod_id));
   restart();
   EXPECT_EQ(d_->container_status(cid).state(), v1::CONTAINER_EXITED) << "it was killed before the crash";
   // kubelet stops it again.
-  auto s = stop_pod(pod_id);
+  auto s = d_->stop_pod(pod_id);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(d_->pod_status(pod_id).state(), v1::SANDBOX_NOTREADY);
   EXPECT_EQ(d_->bridge_ports(), 0);
@@ -146,9 +102,9 @@ TEST_P(CriCreateCrashTest, RolledBackAndRetryable) {
   ASSERT_FALSE(pod_id.empty());
   arm(GetParam());
   auto config = d_->container_config("made-twice", {"/bin/sh", "-c", "echo second-try"});
-  expect_crashed_and_restart(create(pod_id, config, pod));
+  expect_crashed_and_restart(d_->try_create_container(pod_id, config, pod));
   restart();
-  EXPECT_TRUE(containers().empty()) << "a container CreateContainer never returned must not be listed";
+  EXPECT_TRUE(d_->list_containers().empty()) << "a container CreateContainer never returned must not be listed";
   EXPECT_EQ(d_->pod_status(pod_id).state(), v1::SANDBOX_READY);
   // Nothing of it is left: dir, rootfs mount, snapshot, shim, launcher state.
   EXPECT_EQ(d_->host_leftovers().find("container"), std::string::npos) << d_->host_leftovers();
@@ -192,7 +148,7 @@ TEST_F(CriRecoveryTest, CrashInStopContainer) {
   int polite_pid = nlohmann::json::parse(d_->container_info(polite)).value("pid", 0);
   ASSERT_GT(polite_pid, 0);
   arm("stop_container.after_signal");
-  expect_crashed_and_restart(stop_container(polite, 30));
+  expect_crashed_and_restart(d_->stop_container(polite, 30));
   // It acts on the signal while nobody listens.
   EXPECT_TRUE(wait_process_gone(polite_pid)) << "the stop signal did not reach it";
   restart();
@@ -200,11 +156,11 @@ TEST_F(CriRecoveryTest, CrashInStopContainer) {
   ASSERT_TRUE(st.has_value()) << "the exit while berthd was down was lost";
   EXPECT_EQ(st->exit_code(), 143);
   EXPECT_GT(st->finished_at(), st->started_at());
-  ASSERT_TRUE(stop_container(polite, 30).ok()) << "stopping it again is fine";
+  ASSERT_TRUE(d_->stop_container(polite, 30).ok()) << "stopping it again is fine";
 
   EXPECT_EQ(d_->container_status(stubborn).state(), v1::CONTAINER_RUNNING);
   auto began = std::chrono::steady_clock::now();
-  ASSERT_TRUE(stop_container(stubborn, 1).ok());
+  ASSERT_TRUE(d_->stop_container(stubborn, 1).ok());
   EXPECT_GE(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(900));
   EXPECT_EQ(d_->container_status(stubborn).exit_code(), 137);
   ASSERT_TRUE(d_->remove_pod(pod_id).ok());
@@ -217,7 +173,8 @@ TEST_F(CriRecoveryTest, ContainersAreReadoptedAfterRestart) {
   ASSERT_FALSE(pod_id.empty());
   auto later = d_->container_config("later", {"/bin/echo", "started-late"});
   std::string created = d_->create_container(pod_id, later, pod);
-  auto chatty = d_->container_config("chatty", {"/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo n-$i; sleep 0.05; done"});
+  auto chatty =
+      d_->container_config("chatty", {"/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo n-$i; sleep 0.05; done"});
   std::string running = d_->create_container(pod_id, chatty, pod);
   ASSERT_TRUE(d_->start_container(running));
   ASSERT_TRUE(d_->wait_log_line(pod, chatty, "n-2"));
@@ -230,7 +187,8 @@ TEST_F(CriRecoveryTest, ContainersAreReadoptedAfterRestart) {
   auto st = d_->wait_exited(created, std::chrono::seconds(10));
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->exit_code(), 0);
-  EXPECT_EQ(cri_log_lines(read_text_file(pod.log_directory() + "/later.log")), std::vector<std::string>{"started-late"});
+  EXPECT_EQ(cri_log_lines(read_text_file(pod.log_directory() + "/later.log")),
+            std::vector<std::string>{"started-late"});
 
   // The running one is reachable through its shim: exec, log reopening, stop.
   v1::ExecSyncResponse out;
@@ -250,7 +208,7 @@ TEST_F(CriRecoveryTest, ContainersAreReadoptedAfterRestart) {
     if (!fresh) std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   EXPECT_TRUE(fresh) << "nothing written to the reopened log";
-  ASSERT_TRUE(stop_container(running, 1).ok());
+  ASSERT_TRUE(d_->stop_container(running, 1).ok());
   EXPECT_EQ(d_->container_status(running).state(), v1::CONTAINER_EXITED);
   ASSERT_TRUE(d_->remove_pod(pod_id).ok());
   EXPECT_EQ(d_->leftovers_of(pod_id), "");
@@ -305,10 +263,10 @@ TEST_F(CriRecoveryTest, CorruptRecordsAreSkippedReportedAndHarmless) {
   std::string report = recovery_report();
   EXPECT_NE(report.find("skipped pod " + b_id), std::string::npos) << report;
   EXPECT_NE(report.find("skipped container " + done_id), std::string::npos) << report;
-  auto listed = pods();
+  auto listed = d_->list_pods();
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].id(), a_id);
-  auto ctrs = containers();
+  auto ctrs = d_->list_containers();
   ASSERT_EQ(ctrs.size(), 1u);
   EXPECT_EQ(ctrs[0].id(), running);
   EXPECT_EQ(d_->container_status(running).state(), v1::CONTAINER_RUNNING);
@@ -354,7 +312,7 @@ TEST_F(CriRecoveryTest, OrphansWithoutRecordsAreSweptAtStart) {
   ASSERT_TRUE(d_->sql("DELETE FROM containers WHERE pod_id = ?", {pod_id}));
   ASSERT_TRUE(d_->sql("DELETE FROM pods WHERE id = ?", {pod_id}));
   restart();
-  EXPECT_TRUE(pods().empty());
+  EXPECT_TRUE(d_->list_pods().empty());
   EXPECT_TRUE(wait_process_gone(pid)) << "the orphan container's process survived the sweep";
   EXPECT_TRUE(wait_process_gone(holder)) << "the orphan pod's pid namespace holder survived the sweep";
   EXPECT_EQ(d_->host_leftovers(), "");

@@ -1,11 +1,10 @@
 // What a container's security context, resources, mounts, devices and process
 // settings do inside the container, seen from the container itself: each probe is a
 // shell script that prints key=value lines, read back from its CRI log.
+#include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <fstream>
 #include <thread>
@@ -239,8 +238,7 @@ TEST_F(CriSecurityTest, SeccompProfiles) {
 
   // Unset in the container: the pod's choice applies.
   auto pod = d_->pod_config("sec-pod-seccomp");
-  pod.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
-      v1::SecurityProfile::Unconfined);
+  pod.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(v1::SecurityProfile::Unconfined);
   std::string pod_id = d_->run_pod(pod);
   ASSERT_FALSE(pod_id.empty());
   auto inherit = probe("inherit");

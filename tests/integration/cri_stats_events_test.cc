@@ -73,9 +73,10 @@ TEST_F(CriStatsEventsTest, ContainerAndPodStats) {
   ASSERT_FALSE(other_id.empty());
 
   // Holds ~20 MB in a shell variable and writes 2 MB into its writable layer.
-  auto c = d_->container_config("hog", {"/bin/sh", "-c",
-                                        "head -c 2000000 /dev/zero > /big; x=$(head -c 20000000 /dev/zero | tr '\\0' a);"
-                                        " echo ready; sleep 1000; echo ${#x}"});
+  auto c =
+      d_->container_config("hog", {"/bin/sh", "-c",
+                                   "head -c 2000000 /dev/zero > /big; x=$(head -c 20000000 /dev/zero | tr '\\0' a);"
+                                   " echo ready; sleep 1000; echo ${#x}"});
   (*c.mutable_labels())["role"] = "hog";
   std::string id = d_->create_container(pod_id, c, pod);
   ASSERT_TRUE(d_->start_container(id));
@@ -261,11 +262,11 @@ TEST_F(CriStatsEventsTest, ContainerEventsStream) {
     }
   }
   EXPECT_EQ(types, (std::vector<v1::ContainerEventType>{v1::CONTAINER_CREATED_EVENT, v1::CONTAINER_STARTED_EVENT,
-                                                       v1::CONTAINER_STOPPED_EVENT, v1::CONTAINER_DELETED_EVENT}));
+                                                        v1::CONTAINER_STOPPED_EVENT, v1::CONTAINER_DELETED_EVENT}));
   types.clear();
   for (auto& e : events.of(pod_id)) types.push_back(e.container_event_type());
   EXPECT_EQ(types, (std::vector<v1::ContainerEventType>{v1::CONTAINER_CREATED_EVENT, v1::CONTAINER_STARTED_EVENT,
-                                                       v1::CONTAINER_STOPPED_EVENT, v1::CONTAINER_DELETED_EVENT}));
+                                                        v1::CONTAINER_STOPPED_EVENT, v1::CONTAINER_DELETED_EVENT}));
 }
 
 TEST_F(CriStatsEventsTest, OomKilledFromTheMemoryCgroup) {
