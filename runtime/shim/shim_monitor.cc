@@ -142,6 +142,13 @@ int ShimMonitor::run(int ready_fd, int signal_fd) {
 }
 
 int ShimMonitor::fail(int ready_fd, const char* message, bool remove_state) {
+  if (remove_state) {
+    // Leave nothing behind, and before the caller hears of the failure: it sees no
+    // container, so it may check at once that no state is left either.
+    control_.close();
+    for (const char* name : {kInitPidFile, kRuntimeLogFile, kConsoleSocket, kShimLogFile}) ::unlink(name);
+    ::rmdir(options_.state_dir.c_str());  // only if nothing else is in it
+  }
   if (ready_fd >= 0) {
     char line[kMaxReadyLine];
     int len = std::snprintf(line, sizeof line, "%.*s %s\n", static_cast<int>(kReplyError.size()), kReplyError.data(),
@@ -152,12 +159,6 @@ int ShimMonitor::fail(int ready_fd, const char* message, bool remove_state) {
     }
     if (len > 0) write_all(ready_fd, line, static_cast<size_t>(len));
     ::close(ready_fd);
-  }
-  if (remove_state) {
-    // Leave nothing behind: the caller sees no container, so it expects no state.
-    control_.close();
-    for (const char* name : {kInitPidFile, kRuntimeLogFile, kConsoleSocket, kShimLogFile}) ::unlink(name);
-    ::rmdir(options_.state_dir.c_str());  // only if nothing else is in it
   }
   return 1;
 }
