@@ -64,11 +64,7 @@ Result<std::string> Containerizer::Impl::create_container(const std::string& pod
   if (spec.image.empty()) return invalid("container config names no image");
   auto pod_lock = op_lock(pod_id);
   std::lock_guard pod_op(*pod_lock);
-  std::optional<PodRecord> pod;
-  {
-    std::lock_guard g(records_mu);
-    pod = BERTH_TRY(records->pod(pod_id));
-  }
+  auto pod = BERTH_TRY(load_pod(pod_id));
   if (!pod) return fail(ENOENT, "pod sandbox " + pod_id + " not found");
   if (pod->phase != PodPhase::ready) return fail(EBUSY, "pod sandbox " + pod_id + " is not ready");
   auto image = images->get(spec.image);
@@ -95,11 +91,7 @@ Result<std::string> Containerizer::Impl::create_container(const std::string& pod
   // The target of a TARGET pid namespace must be a live container of this pod.
   std::string target_pid_ns;
   if (spec.security.namespaces.pid == NamespaceMode::target) {
-    std::optional<ContainerRecord> target;
-    {
-      std::lock_guard g(records_mu);
-      target = BERTH_TRY(records->container(spec.security.namespaces.target_id));
-    }
+    auto target = BERTH_TRY(load_container(spec.security.namespaces.target_id));
     if (!target || target->pod_id != pod_id)
       return fail(ENOENT, "target container " + spec.security.namespaces.target_id + " not found in pod " + pod_id);
     auto st = read_shim_state(shim_dir(target->id));
@@ -171,11 +163,7 @@ Result<std::string> Containerizer::Impl::create_container(const std::string& pod
 Result<> Containerizer::Impl::start_container(const std::string& id) {
   auto lock = op_lock(id);
   std::lock_guard op(*lock);
-  std::optional<ContainerRecord> rec;
-  {
-    std::lock_guard g(records_mu);
-    rec = BERTH_TRY(records->container(id));
-  }
+  auto rec = BERTH_TRY(load_container(id));
   if (!rec) return fail(ENOENT, "container " + id + " not found");
   if (rec->phase != ContainerPhase::created)
     return fail(EBUSY, "container " + id + " is " + phase_name(rec->phase) + ", not created");
@@ -222,11 +210,7 @@ bool Containerizer::Impl::wait_exited(const std::string& id, std::chrono::millis
 Result<> Containerizer::Impl::stop_container(const std::string& id, std::chrono::seconds timeout) {
   auto lock = op_lock(id);
   std::lock_guard op(*lock);
-  std::optional<ContainerRecord> rec;
-  {
-    std::lock_guard g(records_mu);
-    rec = BERTH_TRY(records->container(id));
-  }
+  auto rec = BERTH_TRY(load_container(id));
   if (!rec) return fail(ENOENT, "container " + id + " not found");
   if (rec->phase == ContainerPhase::exited) return {};
   if (timeout.count() > 0 && rec->phase == ContainerPhase::running) {
@@ -283,11 +267,7 @@ Result<> Containerizer::Impl::teardown_container(const ContainerRecord& rec) {
 Result<> Containerizer::Impl::remove_container(const std::string& id) {
   auto lock = op_lock(id);
   std::lock_guard op(*lock);
-  std::optional<ContainerRecord> rec;
-  {
-    std::lock_guard g(records_mu);
-    rec = BERTH_TRY(records->container(id));
-  }
+  auto rec = BERTH_TRY(load_container(id));
   if (!rec) return {};  // removal is idempotent
   if (rec->phase == ContainerPhase::running || rec->phase == ContainerPhase::created) {
     BERTH_TRY_VOID(kill_container(id, SIGKILL, true));

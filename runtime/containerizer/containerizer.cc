@@ -50,6 +50,16 @@ std::shared_ptr<std::mutex> Containerizer::Impl::op_lock(const std::string& id) 
   return lock;
 }
 
+Result<std::optional<PodRecord>> Containerizer::Impl::load_pod(const std::string& id) {
+  std::lock_guard g(records_mu);
+  return records->pod(id);
+}
+
+Result<std::optional<ContainerRecord>> Containerizer::Impl::load_container(const std::string& id) {
+  std::lock_guard g(records_mu);
+  return records->container(id);
+}
+
 void Containerizer::Impl::crash_point(const char* name) const {
   for (auto& p : options.crash_points)
     if (p == name) {
@@ -163,11 +173,7 @@ std::vector<PodStatus> Containerizer::list_pods() {
 }
 
 Result<ContainerStats> Containerizer::container_stats(const std::string& id) {
-  std::optional<ContainerRecord> rec;
-  {
-    std::lock_guard g(impl_->records_mu);
-    rec = BERTH_TRY(impl_->records->container(id));
-  }
+  auto rec = BERTH_TRY(impl_->load_container(id));
   if (!rec || rec->phase == ContainerPhase::creating) return fail(ENOENT, "container " + id + " not found");
   ContainerStats s;
   s.id = id;
@@ -206,11 +212,7 @@ Result<> Containerizer::stop_container(const std::string& id, std::chrono::secon
 Result<> Containerizer::remove_container(const std::string& id) { return impl_->remove_container(id); }
 
 Result<ContainerStatus> Containerizer::container_status(const std::string& id) {
-  std::optional<ContainerRecord> rec;
-  {
-    std::lock_guard g(impl_->records_mu);
-    rec = BERTH_TRY(impl_->records->container(id));
-  }
+  auto rec = BERTH_TRY(impl_->load_container(id));
   if (!rec || rec->phase == ContainerPhase::creating) return fail(ENOENT, "container " + id + " not found");
   return impl_->status_of(*rec);
 }
@@ -231,11 +233,7 @@ std::vector<ContainerStatus> Containerizer::list_containers() {
 Result<> Containerizer::update_container_resources(const std::string& id, const Resources& resources) {
   auto lock = impl_->op_lock(id);
   std::lock_guard op(*lock);
-  std::optional<ContainerRecord> rec;
-  {
-    std::lock_guard g(impl_->records_mu);
-    rec = BERTH_TRY(impl_->records->container(id));
-  }
+  auto rec = BERTH_TRY(impl_->load_container(id));
   if (!rec || rec->phase == ContainerPhase::creating) return fail(ENOENT, "container " + id + " not found");
   if (rec->phase == ContainerPhase::exited) return fail(EBUSY, "container " + id + " has exited");
   auto c = BERTH_TRY(Container::load(impl_->runtime_root(), id));

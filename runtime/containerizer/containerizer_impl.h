@@ -30,6 +30,9 @@ struct Containerizer::Impl {
 
   // Record read-modify-write; never held across a slow step.
   std::mutex records_mu;
+  // One row, read under records_mu; nullopt when there is none.
+  Result<std::optional<PodRecord>> load_pod(const std::string& id);
+  Result<std::optional<ContainerRecord>> load_container(const std::string& id);
   // Exits land here; waiters re-read the record.
   std::condition_variable exit_cv;
 

@@ -217,11 +217,7 @@ Result<> Containerizer::Impl::teardown_pod(PodRecord& rec, bool keep_dir) {
 Result<> Containerizer::Impl::stop_pod(const std::string& id) {
   auto lock = op_lock(id);
   std::lock_guard op(*lock);
-  std::optional<PodRecord> rec;
-  {
-    std::lock_guard g(records_mu);
-    rec = BERTH_TRY(records->pod(id));
-  }
+  auto rec = BERTH_TRY(load_pod(id));
   if (!rec) return fail(ENOENT, "pod sandbox " + id + " not found");
   // Every container of the pod is killed first: CRI stops are not graceful here,
   // kubelet has already given them their grace period.
@@ -245,11 +241,7 @@ Result<> Containerizer::Impl::stop_pod(const std::string& id) {
 }
 
 Result<> Containerizer::Impl::remove_pod(const std::string& id) {
-  std::optional<PodRecord> rec;
-  {
-    std::lock_guard g(records_mu);
-    rec = BERTH_TRY(records->pod(id));
-  }
+  auto rec = BERTH_TRY(load_pod(id));
   if (!rec) return {};  // removal is idempotent
   if (rec->phase == PodPhase::ready) BERTH_TRY_VOID(stop_pod(id));
   auto lock = op_lock(id);

@@ -129,29 +129,10 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// fork + exec, stdin from /dev/null, stdout and stderr appended to files. The child dies
-// with the bench (PR_SET_PDEATHSIG): a killed bench leaves no daemon behind.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
+// bench_util's spawn, failing the bench when fork does.
+pid_t start_process(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
+  pid_t pid = berth::testing::spawn(argv, out_path, err_path);
   if (pid < 0) throw Fatal{std::string("fork: ") + std::strerror(errno)};
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) _exit(126);
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    ::dup2(in, 0), ::dup2(out, 1), ::dup2(err, 2);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(args[0], args.data());
-    _exit(127);
-  }
   return pid;
 }
 
@@ -168,7 +149,7 @@ Outcome run_cmd(const std::vector<std::string>& argv, const std::string& log_pre
   ::unlink(err.c_str());
   Outcome o;
   double t0 = now_ms();
-  pid_t pid = spawn(argv, out, err);
+  pid_t pid = start_process(argv, out, err);
   if (interruptible) g_foreground = pid;
   if (interruptible && g_stop) ::kill(pid, SIGKILL);
   int st = 0;
@@ -678,7 +659,7 @@ struct Bench {
         "storage:\n  filesystem:\n    rootdirectory: " + tmp + "/registry\n"
         "http:\n  addr: " + registry_host + "\n";
     if (!write_str(tmp + "/registry.yml", reg_cfg)) throw Fatal{"cannot write the registry config"};
-    registry.pid = spawn({*registry_bin, "serve", tmp + "/registry.yml"}, log("registry.out"), log("registry.log"));
+    registry.pid = start_process({*registry_bin, "serve", tmp + "/registry.yml"}, log("registry.out"), log("registry.log"));
     for (int i = 0;; ++i) {
       check_stop();
       if (!registry.alive())
@@ -700,7 +681,7 @@ struct Bench {
     std::string none = r.dir + "/berthd.toml";
     if (!write_str(none, "")) throw Fatal{"cannot write " + none};
     r.daemon.name = "berthd";
-    r.daemon.pid = spawn({berthd_bin, "--config", none, "--root", r.dir + "/root", "--state", r.dir + "/state",
+    r.daemon.pid = start_process({berthd_bin, "--config", none, "--root", r.dir + "/root", "--state", r.dir + "/state",
                           "--socket", r.socket, "--cni-conf-dir", r.cni_dir, "--cni-bin-dir", "/usr/lib/cni",
                           "--cgroup-root", berth_cgroup_root, "--shim-binary", shim_bin, "--runtime-binary",
                           berth_bin, "--insecure-registry", registry_host, "--log-level", "warn"},
@@ -763,7 +744,7 @@ struct Bench {
         "  config_path = \"" + d + "/certs.d\"\n";
     if (!write_str(d + "/config.toml", ctd_config_text)) throw Fatal{"cannot write the containerd config"};
     r.daemon.name = "containerd";
-    r.daemon.pid = spawn({containerd_bin, "--config", d + "/config.toml"}, log("containerd.out"), log("containerd.log"));
+    r.daemon.pid = start_process({containerd_bin, "--config", d + "/config.toml"}, log("containerd.out"), log("containerd.log"));
     r.connect();
     wait_ready(r, log("containerd.log"));
     say("containerd up: " + r.version);

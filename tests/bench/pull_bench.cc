@@ -94,29 +94,10 @@ void check_stop() {
 
 std::string tail_of(const std::string& s, size_t n = 600) { return s.size() <= n ? s : "..." + s.substr(s.size() - n); }
 
-// fork + exec with stdin from /dev/null, stdout to out_path, stderr to err_path. The child
-// dies with the bench (PR_SET_PDEATHSIG), so a killed bench leaves no daemon behind.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
+// bench_util's spawn, failing the bench when fork does.
+pid_t start_process(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
+  pid_t pid = berth::testing::spawn(argv, out_path, err_path);
   if (pid < 0) throw Fatal{std::string("fork: ") + std::strerror(errno)};
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) _exit(126);
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    ::dup2(in, 0), ::dup2(out, 1), ::dup2(err, 2);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(args[0], args.data());
-    _exit(127);
-  }
   return pid;
 }
 
@@ -136,7 +117,7 @@ Outcome run_cmd(const std::vector<std::string>& argv, const std::string& log_pre
   ::unlink(err.c_str());
   Outcome o;
   double t0 = now_ms();
-  pid_t pid = spawn(argv, out, err);
+  pid_t pid = start_process(argv, out, err);
   g_foreground = pid;
   if (g_stop) ::kill(pid, SIGKILL);
   rusage ru{};
@@ -289,7 +270,7 @@ struct Bench {
         "[metrics]\n  address = \"\"\n"
         "[plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"" + ctd_dir + "/opt\"\n";
     if (!write_str(ctd_dir + "/config.toml", cfg)) throw Fatal{"cannot write containerd config"};
-    containerd.pid = spawn({containerd_bin, "--config", ctd_dir + "/config.toml"}, log("containerd.out"),
+    containerd.pid = start_process({containerd_bin, "--config", ctd_dir + "/config.toml"}, log("containerd.out"),
                            log("containerd.log"));
     for (int i = 0; i < 150; ++i) {
       check_stop();
@@ -535,7 +516,7 @@ int main(int argc, char** argv) {
         "storage:\n  filesystem:\n    rootdirectory: " + b.tmp + "/registry\n  delete:\n    enabled: true\n"
         "http:\n  addr: " + b.registry_host + "\n";
     if (!write_str(b.tmp + "/registry.yml", reg_cfg)) throw Fatal{"cannot write the registry config"};
-    b.registry.pid = spawn({*registry_bin, "serve", b.tmp + "/registry.yml"}, b.log("registry.out"), b.log("registry.log"));
+    b.registry.pid = start_process({*registry_bin, "serve", b.tmp + "/registry.yml"}, b.log("registry.out"), b.log("registry.log"));
     for (int i = 0;; ++i) {
       check_stop();
       if (!b.registry.alive())

@@ -1,7 +1,10 @@
 // Small helpers the benchmark programs share.
 #pragma once
 
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,6 +13,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace berth::testing {
 
@@ -47,6 +51,30 @@ inline std::string describe(int status) {
   if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("signal ") + strsignal(WTERMSIG(status));
   return "status " + std::to_string(status);
+}
+
+// fork + exec, stdin from /dev/null, stdout and stderr appended to files. The child
+// dies with the bench (PR_SET_PDEATHSIG): a killed bench leaves no daemon behind.
+// Returns -1 (errno set) when fork fails.
+inline pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) _exit(126);
+  int in = ::open("/dev/null", O_RDONLY);
+  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (in < 0 || out < 0 || err < 0) _exit(126);
+  ::dup2(in, 0), ::dup2(out, 1), ::dup2(err, 2);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execv(args[0], args.data());
+  _exit(127);
 }
 
 }  // namespace berth::testing
