@@ -1,5 +1,7 @@
 #include "storage/registry_auth.h"
 
+#include "common/base64.h"
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -72,26 +74,6 @@ std::vector<AuthChallenge> parse_www_authenticate(const std::vector<std::string>
         current = &out.back();
       }
     }
-  }
-  return out;
-}
-
-std::string base64_encode(std::string_view data) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    uint32_t v = (uint32_t(uint8_t(data[i])) << 16) | (uint32_t(uint8_t(data[i + 1])) << 8) | uint8_t(data[i + 2]);
-    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
-  }
-  if (size_t rest = data.size() - i; rest > 0) {
-    uint32_t v = uint32_t(uint8_t(data[i])) << 16;
-    if (rest == 2) v |= uint32_t(uint8_t(data[i + 1])) << 8;
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
   }
   return out;
 }

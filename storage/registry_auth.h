@@ -33,7 +33,6 @@ struct AuthChallenge {
 // Malformed parts are skipped rather than failing the whole header.
 std::vector<AuthChallenge> parse_www_authenticate(const std::vector<std::string>& values);
 
-std::string base64_encode(std::string_view data);
 std::string basic_authorization(const std::string& username, const std::string& password);  // "Basic ..."
 // Percent-encodes everything but RFC 3986 unreserved characters (query values, form fields).
 std::string url_encode(std::string_view s);

@@ -1,5 +1,7 @@
 #include "cri/service/pull_credentials.h"
 
+#include "common/base64.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -30,41 +32,8 @@ std::string host_of(std::string_view address) {
   return lower(address);
 }
 
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
 
 }  // namespace
-
-Result<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return invalid("not base64: the length is not a multiple of 4");
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    std::array<int, 4> v{};
-    int pad = 0;
-    for (size_t j = 0; j < 4; ++j) {
-      char c = text[i + j];
-      bool last_group = i + 4 == text.size();
-      if (c == '=' && last_group && j >= 2) {
-        ++pad;
-        v[j] = 0;
-        continue;
-      }
-      if (pad > 0 || (v[j] = base64_value(c)) < 0) return invalid("not base64: unexpected character");
-    }
-    uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-    out.push_back(static_cast<char>((n >> 16) & 0xff));
-    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
-    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
-  }
-  return out;
-}
 
 bool server_address_matches(std::string_view server_address, std::string_view registry) {
   std::string want = canonical_registry(host_of(server_address));

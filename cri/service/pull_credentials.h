@@ -22,9 +22,6 @@ namespace v1 = ::runtime::v1;
 Result<storage::RegistryCredentials> to_registry_credentials(const v1::AuthConfig& auth,
                                                              const std::string& image_reference);
 
-// Standard base64 with padding; EINVAL for anything else.
-Result<std::string> base64_decode(std::string_view text);
-
 // Whether credentials for `server_address` ("https://index.docker.io/v1/",
 // "registry:5000", "*.example.com") apply to images from `registry` ("docker.io").
 bool server_address_matches(std::string_view server_address, std::string_view registry);

@@ -18,6 +18,7 @@
 #include "cri/service/cri_translate.h"
 #include "cri/service/event_queue.h"
 #include "cri/service/stream_batches.h"
+#include "cri/streaming/streaming_server.h"
 #include "storage/image_reference.h"
 #include "storage/image_store.h"
 
@@ -28,7 +29,7 @@ namespace {
 using grpc::StatusCode;
 
 constexpr size_t kExecOutputCap = 16u << 20;
-constexpr const char* kStreamingMessage = "streaming (exec/attach/port-forward) is not served by this berthd yet";
+constexpr const char* kStreamingMessage = "this berthd runs no streaming server (exec/attach/port-forward)";
 
 grpc::CallStatus ok() { return {}; }
 
@@ -350,16 +351,75 @@ grpc::CallStatus RuntimeService::exec_sync(Ctx&, const v1::ExecSyncRequest& req,
   return ok();
 }
 
-grpc::CallStatus RuntimeService::exec(Ctx&, const v1::ExecRequest&, v1::ExecResponse&) {
-  return {StatusCode::unimplemented, kStreamingMessage};
+// Exec, Attach and PortForward check the request and the target now, so kubelet hears
+// of a bad request from the RPC, then hand out a one-time URL on the streaming server.
+
+namespace {
+
+grpc::CallStatus check_stream_flags(bool in, bool out, bool err, bool tty) {
+  if (!in && !out && !err) return {StatusCode::invalid_argument, "one of stdin, stdout, or stderr must be set"};
+  if (tty && err) return {StatusCode::invalid_argument, "tty and stderr cannot both be true"};
+  return ok();
 }
 
-grpc::CallStatus RuntimeService::attach(Ctx&, const v1::AttachRequest&, v1::AttachResponse&) {
-  return {StatusCode::unimplemented, kStreamingMessage};
+}  // namespace
+
+void RuntimeService::set_streaming_server(streaming::StreamingServer* server) { streaming_ = server; }
+
+grpc::CallStatus RuntimeService::issue_url(streaming::CachedRequest request, std::string& url) {
+  auto r = streaming_->url_for(std::move(request));
+  if (!r) return {StatusCode::resource_exhausted, r.error().message};
+  url = std::move(*r);
+  return ok();
 }
 
-grpc::CallStatus RuntimeService::port_forward(Ctx&, const v1::PortForwardRequest&, v1::PortForwardResponse&) {
-  return {StatusCode::unimplemented, kStreamingMessage};
+grpc::CallStatus RuntimeService::exec(Ctx&, const v1::ExecRequest& req, v1::ExecResponse& resp) {
+  if (!streaming_) return {StatusCode::unimplemented, kStreamingMessage};
+  if (req.container_id().empty()) return missing("container_id");
+  if (req.cmd().empty()) return missing("cmd");
+  if (auto s = check_stream_flags(req.stdin(), req.stdout(), req.stderr(), req.tty()); !s.ok()) return s;
+  auto c = with_container_id(req.container_id(),
+                             [&](const std::string& id) { return containerizer_.container_status(id); });
+  if (!c) return failed(c.error(), "exec");
+  if (c->state != pod::ContainerState::running)
+    return {StatusCode::failed_precondition, "container " + c->id + " is not running"};
+  streaming::ExecRequest cached{c->id, {req.cmd().begin(), req.cmd().end()}, req.tty(), req.stdin(), req.stdout(),
+                                req.stderr()};
+  return issue_url(std::move(cached), *resp.mutable_url());
+}
+
+grpc::CallStatus RuntimeService::attach(Ctx&, const v1::AttachRequest& req, v1::AttachResponse& resp) {
+  if (!streaming_) return {StatusCode::unimplemented, kStreamingMessage};
+  if (req.container_id().empty()) return missing("container_id");
+  if (auto s = check_stream_flags(req.stdin(), req.stdout(), req.stderr(), req.tty()); !s.ok()) return s;
+  auto c = with_container_id(req.container_id(),
+                             [&](const std::string& id) { return containerizer_.container_status(id); });
+  if (!c) return failed(c.error(), "attach");
+  if (c->state != pod::ContainerState::running)
+    return {StatusCode::failed_precondition, "container " + c->id + " is not running"};
+  // The container's stdio was set up at creation; attach cannot change it.
+  if (req.tty() != c->spec.tty)
+    return {StatusCode::invalid_argument, "container " + c->id + (c->spec.tty ? " has" : " has no") +
+                                              " terminal; attach with tty=" + (c->spec.tty ? "true" : "false")};
+  if (req.stdin() && !c->spec.stdin_open)
+    return {StatusCode::invalid_argument, "container " + c->id + " was not created with stdin open"};
+  streaming::AttachRequest cached{c->id, req.tty(), req.stdin(), req.stdout(), req.stderr()};
+  return issue_url(std::move(cached), *resp.mutable_url());
+}
+
+grpc::CallStatus RuntimeService::port_forward(Ctx&, const v1::PortForwardRequest& req, v1::PortForwardResponse& resp) {
+  if (!streaming_) return {StatusCode::unimplemented, kStreamingMessage};
+  if (req.pod_sandbox_id().empty()) return missing("pod_sandbox_id");
+  std::vector<uint16_t> ports;
+  for (int32_t port : req.port()) {
+    if (port < 1 || port > 65535)
+      return {StatusCode::invalid_argument, "port " + std::to_string(port) + " is not in 1-65535"};
+    ports.push_back(static_cast<uint16_t>(port));
+  }
+  auto pod = with_pod_id(req.pod_sandbox_id(), [&](const std::string& id) { return containerizer_.pod_status(id); });
+  if (!pod) return failed(pod.error(), "port forward");
+  if (pod->state != pod::PodState::ready) return {StatusCode::failed_precondition, "pod sandbox " + pod->id + " is not ready"};
+  return issue_url(streaming::PortForwardRequest{pod->id, std::move(ports)}, *resp.mutable_url());
 }
 
 // ---- stats -----------------------------------------------------------------------

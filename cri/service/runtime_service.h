@@ -11,9 +11,9 @@
 //    timeout), and its output is capped at 16 MiB per stream;
 //  - ContainerStatus names the image by tag, its image_ref by repo digest, and its
 //    image_id by the ID PullImage returned.
-// Exec, Attach and PortForward need the streaming server, which berthd does not
-// run yet, and CheckpointContainer has no engine support: those answer
-// UNIMPLEMENTED with a message saying so. UpdatePodSandboxResources checks the pod
+// Exec, Attach and PortForward answer with a URL on the streaming server given to
+// set_streaming_server (UNIMPLEMENTED without one). CheckpointContainer has no
+// engine support and answers UNIMPLEMENTED with a message saying so. UpdatePodSandboxResources checks the pod
 // and acknowledges: kubelet has already resized the pod cgroup itself.
 #pragma once
 
@@ -31,6 +31,7 @@
 #include "cri/grpc/stream_writer.h"
 #include "cri/service/cpu_usage_rate.h"
 #include "cri/service/cri_report.h"
+#include "cri/streaming/request_cache.h"
 #include "runtime/containerizer/containerizer.h"
 
 namespace berth::storage {
@@ -39,6 +40,10 @@ class ImageStore;
 
 namespace berth::grpc {
 class GrpcServer;
+}
+
+namespace berth::streaming {
+class StreamingServer;
 }
 
 namespace berth::cri {
@@ -70,6 +75,8 @@ class RuntimeService {
   RuntimeService(pod::Containerizer& containerizer, Options options, storage::ImageStore* images = nullptr);
 
   void register_with(grpc::GrpcServer& server);
+  // Where Exec, Attach and PortForward send their clients; not owned.
+  void set_streaming_server(streaming::StreamingServer* server);
 
   using Ctx = grpc::CallContext;
   using Status = grpc::CallStatus;
@@ -146,10 +153,12 @@ class RuntimeService {
   void build_event(const pod::Event& event, std::unordered_map<std::string, v1::PodSandboxStatus>& last_pod_status,
                    v1::ContainerEventResponse& out);
   bool known_handler(const std::string& handler) const;
+  Status issue_url(streaming::CachedRequest request, std::string& url);
 
   pod::Containerizer& containerizer_;
   Options options_;
   storage::ImageStore* images_;
+  streaming::StreamingServer* streaming_ = nullptr;
   CpuUsageRate cpu_rate_;
   bool recursive_read_only_mounts_ = false;
 };

@@ -12,7 +12,6 @@
 #include "isolators/cgroups/cgroup_stats.h"
 #include "runtime/containerizer/container_spec_builder.h"
 #include "runtime/containerizer/containerizer_impl.h"
-#include "runtime/containerizer/exec_runner.h"
 #include "runtime/containerizer/resources_conversion.h"
 #include "runtime/linux/container.h"
 #include "runtime/shim/shim_client.h"
@@ -257,31 +256,6 @@ Result<> Containerizer::reopen_container_log(const std::string& id) {
   auto reply = BERTH_TRY(shim_request(impl_->shim_dir(id), "reopen", std::chrono::seconds(10)));
   if (reply != "ok") return fail(EIO, "reopen log of " + id + ": " + reply);
   return {};
-}
-
-Result<ExecResult> Containerizer::exec_sync(const std::string& id, const std::vector<std::string>& argv,
-                                            std::chrono::milliseconds timeout) {
-  if (argv.empty()) return invalid("exec needs a command");
-  auto st = BERTH_TRY(container_status(id));
-  if (st.state != ContainerState::running) return fail(EBUSY, "container " + id + " is not running");
-  auto config_text = BERTH_TRY(read_file(impl_->container_dir(id) + "/config.json"));
-  nlohmann::json process;
-  try {
-    process = nlohmann::json::parse(config_text).at("process");
-  } catch (const std::exception& e) {
-    return fail(EIO, "read the process of container " + id + ": " + e.what());
-  }
-  process["args"] = argv;
-  process["terminal"] = false;
-  process.erase("consoleSize");
-  ExecInvocation inv;
-  inv.runtime_binary = impl_->options.runtime_binary;
-  inv.runtime_root = impl_->runtime_root();
-  inv.container_id = id;
-  inv.process_json = process.dump();
-  inv.work_dir = impl_->container_dir(id);
-  inv.timeout = timeout;
-  return run_exec(inv);
 }
 
 uint64_t Containerizer::subscribe(EventSink sink) {

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/unique_fd.h"
+#include "runtime/containerizer/exec_process.h"
 #include "runtime/containerizer/pod_spec.h"
 
 namespace berth::storage {
@@ -148,6 +150,23 @@ class Containerizer {
   Result<> reopen_container_log(const std::string& id);
   Result<ExecResult> exec_sync(const std::string& id, const std::vector<std::string>& argv,
                                std::chrono::milliseconds timeout);
+
+  // Streaming (CRI Exec, Attach, PortForward). The caller relays the fds.
+  // A command in a running container, with the container's process settings.
+  Result<std::unique_ptr<ExecProcess>> exec(const std::string& id, const std::vector<std::string>& argv,
+                                            const ExecIo& io);
+  // A connection to the running container's own stdio, held by its shim (protocol in
+  // runtime/shim/shim_protocol.h). EBUSY when the container does not run.
+  struct AttachTarget {
+    UniqueFd connection;
+    bool tty = false;
+    bool stdin = false;  // the container was created with stdin open
+  };
+  Result<AttachTarget> attach(const std::string& id);
+  // A TCP connection to `port` on the pod's loopback, made inside the pod's network
+  // namespace (the host's for host-network pods). ENOENT for an unknown pod, EBUSY
+  // for one that is not ready.
+  Result<UniqueFd> connect_pod_port(const std::string& pod_id, uint16_t port);
 
   // Every lifecycle change, as it is recorded. Returns a handle for unsubscribe.
   uint64_t subscribe(EventSink sink);

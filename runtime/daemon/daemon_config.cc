@@ -75,7 +75,7 @@ Result<> load_config_file(const std::string& path, DaemonConfig& c) {
   };
   BERTH_TRY_VOID(wrap(only_known(doc,
                                  {"root", "state", "socket", "log_level", "shim_binary", "runtime_binary",
-                                  "cgroup_root", "restrict_oom_score_adj", "cni", "registry"},
+                                  "cgroup_root", "restrict_oom_score_adj", "cni", "registry", "streaming"},
                                  "")));
   BERTH_TRY_VOID(wrap(read_string(doc, "root", c.root)));
   BERTH_TRY_VOID(wrap(read_string(doc, "state", c.state)));
@@ -101,6 +101,30 @@ Result<> load_config_file(const std::string& path, DaemonConfig& c) {
   } else if (doc.contains("registry")) {
     return invalid("config " + path + ": registry must be a table");
   }
+  if (auto* st = doc.get_as<toml::table>("streaming")) {
+    BERTH_TRY_VOID(wrap(only_known(*st,
+                                   {"address", "port", "idle_timeout_seconds", "stream_creation_timeout_seconds",
+                                    "token_ttl_seconds", "max_connections"},
+                                   "streaming")));
+    BERTH_TRY_VOID(wrap(read_string(*st, "address", c.stream_address)));
+    BERTH_TRY_VOID(wrap(read_int(*st, "port", c.stream_port)));
+    BERTH_TRY_VOID(wrap(read_int(*st, "idle_timeout_seconds", c.stream_idle_timeout_seconds)));
+    BERTH_TRY_VOID(wrap(read_int(*st, "stream_creation_timeout_seconds", c.stream_creation_timeout_seconds)));
+    BERTH_TRY_VOID(wrap(read_int(*st, "token_ttl_seconds", c.stream_token_ttl_seconds)));
+    BERTH_TRY_VOID(wrap(read_int(*st, "max_connections", c.stream_max_connections)));
+  } else if (doc.contains("streaming")) {
+    return invalid("config " + path + ": streaming must be a table");
+  }
+  return wrap(check_config(c));
+}
+
+Result<> check_config(const DaemonConfig& c) {
+  if (c.stream_port < 0 || c.stream_port > 65535) return invalid("streaming port must be in 0-65535");
+  for (auto [name, value] : {std::pair{"idle_timeout_seconds", c.stream_idle_timeout_seconds},
+                             std::pair{"stream_creation_timeout_seconds", c.stream_creation_timeout_seconds},
+                             std::pair{"token_ttl_seconds", c.stream_token_ttl_seconds},
+                             std::pair{"max_connections", c.stream_max_connections}})
+    if (value <= 0) return invalid(std::string("streaming ") + name + " must be positive");
   return {};
 }
 
@@ -123,7 +147,13 @@ std::string to_toml(const DaemonConfig& c) {
                                       {"timeout_seconds", c.cni_timeout_seconds}}},
                   {"registry", toml::table{{"config_path", c.registry_config_path},
                                            {"insecure", strings(c.insecure_registries)},
-                                           {"parallel_layers", c.parallel_layers}}}};
+                                           {"parallel_layers", c.parallel_layers}}},
+                  {"streaming", toml::table{{"address", c.stream_address},
+                                            {"port", c.stream_port},
+                                            {"idle_timeout_seconds", c.stream_idle_timeout_seconds},
+                                            {"stream_creation_timeout_seconds", c.stream_creation_timeout_seconds},
+                                            {"token_ttl_seconds", c.stream_token_ttl_seconds},
+                                            {"max_connections", c.stream_max_connections}}}};
   std::ostringstream out;
   out << doc << "\n";
   return out.str();

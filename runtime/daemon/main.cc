@@ -19,6 +19,7 @@
 #include "cri/grpc/grpc_server.h"
 #include "cri/service/image_service.h"
 #include "cri/service/runtime_service.h"
+#include "cri/streaming/streaming_server.h"
 #include "runtime/containerizer/containerizer.h"
 #include "runtime/daemon/daemon_config.h"
 #include "storage/image_store.h"
@@ -74,6 +75,9 @@ int main(int argc, char** argv) {
   auto* o_bin = app.add_option("--cni-bin-dir", flags.cni_bin_dirs, "CNI plugin dir (repeatable)");
   auto* o_regcfg = app.add_option("--registry-config-path", flags.registry_config_path, "hosts.toml tree");
   auto* o_insecure = app.add_option("--insecure-registry", flags.insecure_registries, "registry reached over http");
+  auto* o_stream_address =
+      app.add_option("--stream-address", flags.stream_address, "streaming server address (exec/attach/port-forward)");
+  auto* o_stream_port = app.add_option("--stream-port", flags.stream_port, "streaming server port (0: any free one)");
   std::vector<std::string> crash_points;
   app.add_option("--debug-crash-point", crash_points, "kill berthd with SIGKILL at this step (recovery tests)")
       ->group("");
@@ -99,6 +103,9 @@ int main(int argc, char** argv) {
   take(o_bin, config.cni_bin_dirs, flags.cni_bin_dirs);
   take(o_regcfg, config.registry_config_path, flags.registry_config_path);
   take(o_insecure, config.insecure_registries, flags.insecure_registries);
+  take(o_stream_address, config.stream_address, flags.stream_address);
+  take(o_stream_port, config.stream_port, flags.stream_port);
+  if (auto r = daemon::check_config(config); !r) return fatal(r.error().message), 2;
   if (config.shim_binary.empty()) config.shim_binary = sibling_or_path("berth-shim");
   if (config.runtime_binary.empty()) config.runtime_binary = sibling_or_path("berth");
   if (print_config) {
@@ -152,15 +159,27 @@ int main(int argc, char** argv) {
   cri::RuntimeService::Options runtime_options;
   runtime_options.runtime_version = config.runtime_version;
   cri::RuntimeService runtime_service(**containerizer, runtime_options, images.get());
+  streaming::StreamingServerOptions stream_options;
+  stream_options.address = config.stream_address;
+  stream_options.port = static_cast<uint16_t>(config.stream_port);
+  stream_options.idle_timeout = std::chrono::seconds(config.stream_idle_timeout_seconds);
+  stream_options.stream_creation_timeout = std::chrono::seconds(config.stream_creation_timeout_seconds);
+  stream_options.token_ttl = std::chrono::seconds(config.stream_token_ttl_seconds);
+  stream_options.max_connections = static_cast<size_t>(config.stream_max_connections);
+  auto streaming = streaming::StreamingServer::start(**containerizer, stream_options);
+  if (!streaming) return fatal("start the streaming server: " + streaming.error().message);
+  runtime_service.set_streaming_server(streaming->get());
   cri::ImageService image_service(*images);
   runtime_service.register_with(server);
   image_service.register_with(server);
   if (auto r = server.start(); !r) return fatal("serve CRI: " + r.error().message);
-  log::info("berthd " + config.runtime_version + " serving CRI v1 on " + config.socket);
+  log::info("berthd " + config.runtime_version + " serving CRI v1 on " + config.socket + ", streaming on " +
+            (*streaming)->base_url());
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log::info(std::string("berthd stopping on ") + ::strsignal(sig) + "; containers keep running");
   server.stop();
+  streaming->reset();  // ends open exec/attach/port-forward sessions
   return 0;
 }

@@ -1118,14 +1118,6 @@ TEST(CriFilters, Containers) {
 
 // ---- credentials -----------------------------------------------------------------
 
-TEST(CriCredentials, Base64) {
-  EXPECT_EQ(*base64_decode("dXNlcjpwYXNz"), "user:pass");
-  EXPECT_EQ(*base64_decode("YQ=="), "a");
-  EXPECT_EQ(*base64_decode("YWI="), "ab");
-  EXPECT_EQ(*base64_decode(""), "");
-  for (const char* bad : {"YQ", "Y===", "YQ=a", "dXNl*jpw", "YQ==YQ=="}) EXPECT_FALSE(base64_decode(bad)) << bad;
-}
-
 TEST(CriCredentials, FromAuthConfig) {
   v1::AuthConfig a;
   a.set_auth("dXNlcjpwYTpzcw==");  // user:pa:ss
