@@ -32,13 +32,15 @@ int64_t monotonic_ms() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-// Only our read end is non-blocking; the container's write end must block.
-bool make_pipe(UniqueFd& reader, UniqueFd& writer) {
+// Only the shim's end is non-blocking (`ours`: the reader of an output pipe, the
+// writer of stdin); the container's end must block. O_NONBLOCK belongs to the open
+// file, not the pipe, so the two ends do not share it.
+bool make_pipe(UniqueFd& reader, UniqueFd& writer, UniqueFd& ours) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return false;
   reader.reset(fds[0]);
   writer.reset(fds[1]);
-  return ::fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0;
+  return ::fcntl(ours.get(), F_SETFL, O_NONBLOCK) == 0;
 }
 
 UniqueFd listen_console(const char* name) {
@@ -156,8 +158,10 @@ bool RuntimeClient::create(const std::string& id, const std::string& bundle, boo
   UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!null) return failed("open /dev/null", errno);
   UniqueFd out_w, err_w, in_r;
-  if (!make_pipe(out.stdout_reader, out_w) || !make_pipe(out.stderr_reader, err_w)) return failed("pipe", errno);
-  if (stdin_open && !tty && !make_pipe(in_r, out.stdin_writer)) return failed("pipe", errno);
+  if (!make_pipe(out.stdout_reader, out_w, out.stdout_reader) ||
+      !make_pipe(out.stderr_reader, err_w, out.stderr_reader))
+    return failed("pipe", errno);
+  if (stdin_open && !tty && !make_pipe(in_r, out.stdin_writer, out.stdin_writer)) return failed("pipe", errno);
   UniqueFd console_listener, console_conn;
   if (tty) {
     console_listener = listen_console(kConsoleSocket);

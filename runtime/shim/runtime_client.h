@@ -17,7 +17,8 @@ struct CreatedContainer {
   UniqueFd stdout_reader;  // pipes, when not a tty
   UniqueFd stderr_reader;
   UniqueFd pty_master;     // tty mode
-  UniqueFd stdin_writer;   // --stdin without a tty: held so the container's reads block
+  UniqueFd stdin_writer;   // --stdin without a tty: held so the container's reads block;
+                           // non-blocking (the container's end blocks)
 };
 
 class RuntimeClient {

@@ -93,6 +93,32 @@ class SpawnSetup {
   posix_spawnattr_t attr;
 };
 
+// A non-blocking connection to the unix socket `name` in `state_dir`; `where` names it
+// in errors.
+Result<UniqueFd> connect_socket(const std::string& state_dir, const char* name, const std::string& where,
+                                Clock::time_point deadline) {
+  std::string path = state_dir + "/" + name;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  UniqueFd dir;
+  if (path.size() >= sizeof addr.sun_path) {
+    // Too long for sun_path: reach the socket through a directory fd.
+    dir.reset(::open(state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return sys_fail("open " + state_dir);
+    path = "/proc/self/fd/" + std::to_string(dir.get()) + "/" + name;
+  }
+  path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!sock) return sys_fail("socket");
+  while (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno == EINTR) continue;
+    // EAGAIN: the backlog is full; the shim empties it on its next wake-up.
+    if (errno != EAGAIN || Clock::now() >= deadline) return sys_fail("connect to " + where);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return sock;
+}
+
 }  // namespace
 
 Result<ShimStarted> launch_shim(const ShimLaunch& l, std::chrono::milliseconds timeout) {
@@ -189,26 +215,8 @@ Result<std::optional<ExitState>> read_exit_state(const std::string& state_dir) {
 Result<std::string> shim_request(const std::string& state_dir, const std::string& line,
                                  std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
-  std::string path = state_dir + "/" + shim::kControlSocket;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  UniqueFd dir;
-  if (path.size() >= sizeof addr.sun_path) {
-    // Too long for sun_path: reach the socket through a directory fd.
-    dir.reset(::open(state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) return sys_fail("open " + state_dir);
-    path = "/proc/self/fd/" + std::to_string(dir.get()) + "/" + shim::kControlSocket;
-  }
-  path.copy(addr.sun_path, sizeof addr.sun_path - 1);
-  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!sock) return sys_fail("socket");
   std::string where = "shim control socket " + state_dir + "/" + shim::kControlSocket;
-  while (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno == EINTR) continue;
-    // EAGAIN: the backlog is full; the shim empties it on its next wake-up.
-    if (errno != EAGAIN || Clock::now() >= deadline) return sys_fail("connect to " + where);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  UniqueFd sock = BERTH_TRY(connect_socket(state_dir, shim::kControlSocket, where, deadline));
   std::string request = line;
   if (request.empty() || request.back() != '\n') request += '\n';
   for (size_t done = 0; done < request.size();) {
@@ -228,6 +236,15 @@ Result<std::string> shim_request(const std::string& state_dir, const std::string
   if (timed_out) return fail(ETIMEDOUT, where + ": no reply in time");
   if (reply->empty()) return fail(EPIPE, where + ": closed without a reply");
   return reply;
+}
+
+Result<UniqueFd> connect_attach(const std::string& state_dir) {
+  std::string where = "shim attach socket " + state_dir + "/" + shim::kAttachSocket;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  UniqueFd sock = BERTH_TRY(connect_socket(state_dir, shim::kAttachSocket, where, deadline));
+  int flags = ::fcntl(sock.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(sock.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) return sys_fail(where + ": fcntl");
+  return sock;
 }
 
 }  // namespace berth

@@ -1,5 +1,5 @@
-// berthd's side of berth-shim: start one for a container, read what it recorded, and
-// talk to its control socket. Safe in a multithreaded process (posix_spawn, no fork).
+// berthd's side of berth-shim: start one for a container, read what it recorded, talk
+// to its control socket, and attach to the container's stdio. Safe in a multithreaded process (posix_spawn, no fork).
 // Formats and protocol: runtime/shim/shim_protocol.h.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/unique_fd.h"
 #include "runtime/shim/shim_protocol.h"
 
 namespace berth {
@@ -47,5 +48,10 @@ Result<std::optional<ExitState>> read_exit_state(const std::string& state_dir);
 // newline, e.g. "ok" or "error <message>". ECONNREFUSED/ENOENT: no shim is running.
 Result<std::string> shim_request(const std::string& state_dir, const std::string& line,
                                  std::chrono::milliseconds timeout);
+
+// Connects to a running shim's attach socket; the connection then carries attach
+// frames both ways (shim_protocol.h: encode_attach_header, AttachDecoder). The fd is
+// blocking and close-on-exec. ECONNREFUSED/ENOENT: no shim (the container is gone).
+Result<UniqueFd> connect_attach(const std::string& state_dir);
 
 }  // namespace berth

@@ -21,9 +21,11 @@ namespace berth::shim {
 
 namespace {
 
-// One read buffer for all streams; static so it costs no stack and is paged in only
-// as far as reads reach.
-char g_read_buffer[32 * 1024];
+// One read buffer for all streams, with room for an attach frame header in front:
+// a chunk is read into the payload and sent to attached clients as one frame. Static
+// so it costs no stack and is paged in only as far as reads reach. While a client has
+// not taken the whole frame, nothing more is read (AttachServer::output_blocked).
+char g_frame[kAttachHeaderSize + kMaxAttachPayload];
 // Per stream and wake-up, so a chatty stream cannot starve the other one.
 constexpr int kReadsPerWake = 4;
 
@@ -81,8 +83,8 @@ bool write_all(int fd, const char* data, size_t size) {
 }  // namespace
 
 ShimMonitor::ShimMonitor(ShimOptions options)
-    : options_(std::move(options)), log_(options_.log_path), control_(*this), stdout_writer_(log_, "stdout"),
-      stderr_writer_(log_, "stderr") {}
+    : options_(std::move(options)), log_(options_.log_path), control_(*this), attach_(*this),
+      stdout_writer_(log_, "stdout"), stderr_writer_(log_, "stderr") {}
 
 int ShimMonitor::run(int ready_fd, int signal_fd) {
   dir_fd_ = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -97,6 +99,10 @@ int ShimMonitor::run(int ready_fd, int signal_fd) {
   }
   if (int err = control_.listen(kControlSocket)) {
     std::snprintf(error, sizeof error, "listen on %s: %s", kControlSocket, std::strerror(err));
+    return fail(ready_fd, error, true);
+  }
+  if (int err = attach_.listen(kAttachSocket)) {
+    std::snprintf(error, sizeof error, "listen on %s: %s", kAttachSocket, std::strerror(err));
     return fail(ready_fd, error, true);
   }
   RuntimeClient runtime(options_.runtime, options_.runtime_root, options_.state_dir);
@@ -130,13 +136,18 @@ int ShimMonitor::run(int ready_fd, int signal_fd) {
   }
 
   if (options_.tty) {
-    streams_[0] = {container_.pty_master.get(), &stdout_writer_};
+    streams_[0] = {container_.pty_master.get(), &stdout_writer_, kAttachStdout};
+    attach_.set_pty(container_.pty_master.get());
+    if (options_.stdin_open) attach_.set_stdin(container_.pty_master.get(), options_.stdin_once);
   } else {
-    streams_[0] = {container_.stdout_reader.get(), &stdout_writer_};
-    streams_[1] = {container_.stderr_reader.get(), &stderr_writer_};
+    streams_[0] = {container_.stdout_reader.get(), &stdout_writer_, kAttachStdout};
+    streams_[1] = {container_.stderr_reader.get(), &stderr_writer_, kAttachStderr};
+    if (container_.stdin_writer) attach_.set_stdin(container_.stdin_writer.get(), options_.stdin_once);
   }
   monitor(signal_fd);
   bool recorded = record_exit();
+  // After exit.state: a client that sees EOF can read the exit at once.
+  attach_.close();
   control_.close();
   return recorded ? 0 : 1;
 }
@@ -146,6 +157,7 @@ int ShimMonitor::fail(int ready_fd, const char* message, bool remove_state) {
     // Leave nothing behind, and before the caller hears of the failure: it sees no
     // container, so it may check at once that no state is left either.
     control_.close();
+    attach_.close();
     for (const char* name : {kInitPidFile, kRuntimeLogFile, kConsoleSocket, kShimLogFile}) ::unlink(name);
     ::rmdir(options_.state_dir.c_str());  // only if nothing else is in it
   }
@@ -165,12 +177,16 @@ int ShimMonitor::fail(int ready_fd, const char* message, bool remove_state) {
 
 void ShimMonitor::monitor(int signal_fd) {
   reap();  // an exit before we started watching left SIGCHLD pending; be sure anyway
-  pollfd fds[3 + 1 + ControlServer::kMaxClients];
+  constexpr size_t kControlFds = 1 + ControlServer::kMaxClients;
+  pollfd fds[3 + kControlFds + AttachServer::kMaxPollFds];
   for (;;) {
     bool open = streams_[0].fd >= 0 || streams_[1].fd >= 0;
+    // A client still taking the last frame holds the output back, also after the exit
+    // until the drain window closes.
+    bool blocked = attach_.output_blocked();
     int timeout = -1;
     if (exited_) {
-      if (!open) break;
+      if (!open && !blocked) break;
       int64_t left = drain_deadline_ms_ - monotonic_ms();
       if (left <= 0) {
         shim_log("output still open %d ms after the container exited; closing it", kDrainAfterExitMs);
@@ -179,10 +195,12 @@ void ShimMonitor::monitor(int signal_fd) {
       timeout = static_cast<int>(left);
     }
     fds[0] = {signal_fd, POLLIN, 0};
-    fds[1] = {streams_[0].fd, POLLIN, 0};
-    fds[2] = {streams_[1].fd, POLLIN, 0};
-    size_t control_count = control_.fill_pollfds(fds + 3, ControlServer::kMaxClients + 1);
-    if (::poll(fds, 3 + control_count, timeout) < 0) {
+    fds[1] = {blocked ? -1 : streams_[0].fd, POLLIN, 0};
+    fds[2] = {blocked ? -1 : streams_[1].fd, POLLIN, 0};
+    size_t control_count = control_.fill_pollfds(fds + 3, kControlFds);
+    pollfd* attach_fds = fds + 3 + control_count;
+    size_t attach_count = attach_.fill_pollfds(attach_fds, AttachServer::kMaxPollFds);
+    if (::poll(fds, 3 + control_count + attach_count, timeout) < 0) {
       if (errno == EINTR) continue;
       shim_log("poll: %s", std::strerror(errno));
       ::sleep(1);  // nothing sensible left to do but try again
@@ -192,6 +210,7 @@ void ShimMonitor::monitor(int signal_fd) {
     for (int i = 0; i < 2; ++i)
       if (fds[1 + i].revents && streams_[i].fd >= 0) drain(streams_[i]);
     control_.on_poll(fds + 3, control_count);
+    attach_.on_poll(attach_fds, attach_count);
   }
   for (auto& s : streams_)
     if (s.fd >= 0) close_stream(s);
@@ -220,10 +239,14 @@ void ShimMonitor::reap() {
 }
 
 void ShimMonitor::drain(Stream& s) {
-  for (int i = 0; i < kReadsPerWake; ++i) {
-    ssize_t n = ::read(s.fd, g_read_buffer, sizeof g_read_buffer);
+  char* payload = g_frame + kAttachHeaderSize;
+  for (int i = 0; i < kReadsPerWake && !attach_.output_blocked(); ++i) {
+    ssize_t n = ::read(s.fd, payload, kMaxAttachPayload);
     if (n > 0) {
-      if (log_.enabled()) s.writer->write(g_read_buffer, static_cast<size_t>(n));
+      size_t size = static_cast<size_t>(n);
+      if (log_.enabled()) s.writer->write(payload, size);
+      encode_attach_header(s.frame_type, static_cast<uint32_t>(size), g_frame);
+      attach_.broadcast(g_frame, kAttachHeaderSize + size);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -237,9 +260,14 @@ void ShimMonitor::drain(Stream& s) {
 void ShimMonitor::close_stream(Stream& s) {
   if (log_.enabled()) s.writer->finish();
   s.fd = -1;  // container_ owns the fd
-  if (options_.tty) container_.pty_master.reset();
-  else if (&s == &streams_[0]) container_.stdout_reader.reset();
-  else container_.stderr_reader.reset();
+  if (options_.tty) {
+    attach_.forget_container_fds();  // the pty master was its stdin and resize target
+    container_.pty_master.reset();
+  } else if (&s == &streams_[0]) {
+    container_.stdout_reader.reset();
+  } else {
+    container_.stderr_reader.reset();
+  }
 }
 
 bool ShimMonitor::record_exit() {
@@ -266,6 +294,11 @@ bool ShimMonitor::record_exit() {
     if (attempt == 30) return false;
     ::sleep(1);
   }
+}
+
+void ShimMonitor::close_stdin() {
+  // Under a tty the pty stays: it carries the output; the server stopped writing to it.
+  if (!options_.tty) container_.stdin_writer.reset();
 }
 
 void ShimMonitor::handle_request(std::string_view request, char* reply, size_t reply_size) {

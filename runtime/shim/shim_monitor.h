@@ -1,7 +1,8 @@
 // The body of `berth-shim create` once it runs as a daemon in the state dir: creates
 // the container through the runtime, reports on the ready fd, then copies the
-// container's output into the CRI log, answers the control socket, reaps every child
-// (it is a subreaper) and records the container's exit. It never kills the container:
+// container's output into the CRI log and to attached clients, feeds their input to
+// the container's stdin, answers the control socket, reaps every child (it is a
+// subreaper) and records the container's exit. It never kills the container:
 // berthd stops containers by signalling them directly.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "runtime/shim/attach_server.h"
 #include "runtime/shim/control_server.h"
 #include "runtime/shim/cri_log_writer.h"
 #include "runtime/shim/log_file.h"
@@ -26,12 +28,11 @@ struct ShimOptions {
   std::string log_path;      // empty: output is drained and discarded
   bool tty = false;
   bool stdin_open = false;
-  // Close the container's stdin when the first attached client detaches. Only attach
-  // (a later control request) can act on it; until then it is accepted and kept.
+  // Close the container's stdin when the first attached client is done with it.
   bool stdin_once = false;
 };
 
-class ShimMonitor final : ControlHandler {
+class ShimMonitor final : ControlHandler, AttachHandler {
  public:
   // How long output may still trickle in after the container's init exited (from
   // processes that outlived it holding its stdio).
@@ -47,9 +48,11 @@ class ShimMonitor final : ControlHandler {
   struct Stream {
     int fd = -1;
     CriLogWriter* writer = nullptr;
+    char frame_type = 0;  // for attached clients
   };
 
   void handle_request(std::string_view request, char* reply, size_t reply_size) override;
+  void close_stdin() override;
   int fail(int ready_fd, const char* message, bool remove_state);
   void monitor(int signal_fd);
   void on_signals(int signal_fd);
@@ -61,6 +64,7 @@ class ShimMonitor final : ControlHandler {
   ShimOptions options_;
   LogFile log_;
   ControlServer control_;
+  AttachServer attach_;
   CriLogWriter stdout_writer_;
   CriLogWriter stderr_writer_;
   CreatedContainer container_;

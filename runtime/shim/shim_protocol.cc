@@ -1,7 +1,9 @@
 #include "runtime/shim/shim_protocol.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace berth::shim {
@@ -52,7 +54,86 @@ class Fields {
   std::string bad_;
 };
 
+void put_u16(uint16_t v, char* out) {
+  out[0] = static_cast<char>(v >> 8);
+  out[1] = static_cast<char>(v);
+}
+
+uint32_t get_u32(const char* in) {
+  const auto* u = reinterpret_cast<const unsigned char*>(in);
+  return static_cast<uint32_t>(u[0]) << 24 | static_cast<uint32_t>(u[1]) << 16 | static_cast<uint32_t>(u[2]) << 8 |
+         u[3];
+}
+
 }  // namespace
+
+void encode_attach_header(char type, uint32_t length, char out[kAttachHeaderSize]) {
+  out[0] = type;
+  out[1] = static_cast<char>(length >> 24);
+  out[2] = static_cast<char>(length >> 16);
+  out[3] = static_cast<char>(length >> 8);
+  out[4] = static_cast<char>(length);
+}
+
+void encode_attach_resize(uint16_t width, uint16_t height, char out[kAttachResizeFrameSize]) {
+  encode_attach_header(kAttachResize, kAttachResizePayload, out);
+  put_u16(width, out + kAttachHeaderSize);
+  put_u16(height, out + kAttachHeaderSize + 2);
+}
+
+bool decode_attach_resize(const AttachPiece& piece, uint16_t& width, uint16_t& height) {
+  if (piece.type != kAttachResize || !piece.first || !piece.last || piece.size != kAttachResizePayload) return false;
+  const auto* u = reinterpret_cast<const unsigned char*>(piece.data);
+  width = static_cast<uint16_t>(u[0] << 8 | u[1]);
+  height = static_cast<uint16_t>(u[2] << 8 | u[3]);
+  return true;
+}
+
+bool AttachDecoder::next(std::string_view& input, AttachPiece& piece) {
+  if (failed_) return false;
+  if (!in_payload_) {
+    size_t take = std::min(kAttachHeaderSize - header_size_, input.size());
+    std::memcpy(header_ + header_size_, input.data(), take);
+    header_size_ += take;
+    input.remove_prefix(take);
+    if (header_size_ < kAttachHeaderSize) return false;
+    header_size_ = 0;
+    type_ = header_[0];
+    uint32_t length = get_u32(header_ + 1);
+    if (length > kMaxAttachPayload) {
+      failed_ = true;
+      return false;
+    }
+    if (length == 0) {
+      piece = {type_, whole_, 0, true, true};
+      return true;
+    }
+    in_payload_ = true;
+    first_ = true;
+    remaining_ = length;
+    whole_want_ = length <= kWholePayload ? length : 0;
+    whole_size_ = 0;
+  }
+  if (whole_want_ > 0) {
+    size_t take = std::min(whole_want_ - whole_size_, input.size());
+    std::memcpy(whole_ + whole_size_, input.data(), take);
+    whole_size_ += take;
+    input.remove_prefix(take);
+    if (whole_size_ < whole_want_) return false;
+    piece = {type_, whole_, whole_want_, true, true};
+    in_payload_ = false;
+    whole_want_ = 0;
+    return true;
+  }
+  if (input.empty()) return false;
+  size_t take = std::min(remaining_, input.size());
+  piece = {type_, input.data(), take, first_, take == remaining_};
+  input.remove_prefix(take);
+  first_ = false;
+  remaining_ -= take;
+  if (remaining_ == 0) in_payload_ = false;
+  return true;
+}
 
 size_t format_shim_state(const ShimState& s, char* buf, size_t size) {
   int n = std::snprintf(buf, size,

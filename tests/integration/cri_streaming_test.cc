@@ -208,6 +208,7 @@ TEST_F(CriStreamingTest, ExecOverSpdyRelaysOutputAndExitCode) {
 TEST_F(CriStreamingTest, ExecRunsAsTheContainerInItsNamespaces) {
   auto config = d_->container_config("ns", {"/bin/sleep", "1000"});
   config.mutable_linux()->mutable_security_context()->mutable_run_as_user()->set_value(1234);
+  config.mutable_linux()->mutable_security_context()->set_no_new_privs(true);
   std::string id = start(config);
   auto run = run_stream_client(
       {"exec", "--url",
@@ -255,16 +256,17 @@ TEST_F(CriStreamingTest, ExecWithTerminalResizesAndEndsOnEof) {
                        "echo size=$s; read line; echo got=$line; exit 7";
   auto run = run_stream_client({"exec", "--url", exec_url(id, {"/bin/sh", "-c", script}, true, true), "--stdin",
                                 "--stdout", "--tty", "--resize", "100x40", "--stdin-data", "typed\n"});
-  ASSERT_EQ(run.exit_status, 0) << run.err;
+  ASSERT_EQ(run.exit_status, 0) << run.err << run.out << run.result.dump();
   EXPECT_NE(run.out.find("size=40 100"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("got=typed"), std::string::npos) << run.out;
   EXPECT_EQ(run.result["exit_code"], 7);
 
-  // A shell reading the terminal ends at the client's end of input (^D).
-  run = run_stream_client({"exec", "--url", exec_url(id, {"/bin/sh"}, true, true), "--stdin", "--stdout", "--tty",
-                           "--stdin-data", "echo hi-$((6*7))\n"});
-  ASSERT_EQ(run.exit_status, 0) << run.err;
-  EXPECT_NE(run.out.find("hi-42"), std::string::npos) << run.out;
+  // A reader of the terminal in canonical mode sees the client's end of input as the
+  // terminal's EOF (^D).
+  run = run_stream_client({"exec", "--url", exec_url(id, {"/bin/cat"}, true, true), "--stdin", "--stdout", "--tty",
+                           "--stdin-data", "typed-to-cat\n"});
+  ASSERT_EQ(run.exit_status, 0) << run.err << run.out << run.result.dump();
+  EXPECT_NE(run.out.find("typed-to-cat"), std::string::npos) << run.out;
   EXPECT_EQ(run.result["exit_code"], 0);
 }
 
