@@ -26,8 +26,15 @@
 // (smaps_rollup) is printed beside RSS because RSS counts shared pages once per process;
 // the goals are stated on RSS.
 //
+// Streaming (CRI Exec and ExecSync): one pod per runtime with a sleeper; ExecSync of
+// `true` --exec-runs times; the same command through Exec's URL and a streaming client
+// (berth-stream-client: moby/spdystream, as kubelet), each timed from the Exec call to
+// the end of the session; and 1 GiB of stdout (`dd` of /dev/zero) streamed to the
+// client, timed the same way. Both runtimes alternate call by call.
+//
 // Usage (root): berth_cri_bench [--iterations N] [--pods N] [--berthd PATH]
 //                              [--berth-shim PATH] [--berth PATH] [--pause-binary PATH [--pause-arg A]]
+//                              [--stream-client PATH] [--exec-runs N] [--stream-mib N] [--only-streaming]
 //                              [--containerd PATH] [--no-containerd] [--workdir DIR] [--keep] [--verbose]
 //
 // Only the CRI stubs (grpc++ and the generated messages) are linked: the bench shares no
@@ -361,6 +368,10 @@ struct Runtime {
   std::vector<double> mem_start_ms;  // pod start (sum) of each pod of the memory phase, in order
   bool mem_done = false;
 
+  // Streaming.
+  std::string stream_container;
+  std::vector<double> exec_sync_ms, exec_stream_ms, throughput_mib_s;
+
   void connect() {
     channel = grpc::CreateChannel("unix://" + socket, grpc::InsecureChannelCredentials());
     rt = v1::RuntimeService::NewStub(channel);
@@ -476,7 +487,7 @@ v1::ContainerConfig container_config(Runtime& r) {
 
 struct PodTimes {
   double run = 0, create = 0, start = 0;
-  std::string pod_id;
+  std::string pod_id, container_id;
   std::string error;
 };
 
@@ -511,6 +522,7 @@ PodTimes start_pod(Runtime& r, const std::string& name) {
     t.create = now_ms() - t0;
     if (!s.ok()) return t.error = "CreateContainer: " + status_text(s), t;
     cid = resp.container_id();
+    t.container_id = cid;
     r.ever_ids.insert(cid);
   }
   {
@@ -576,6 +588,88 @@ void remove_all_pods(Runtime& r) {
 
 // ---------------------------------------------------------------------------
 
+// ---- streaming --------------------------------------------------------------
+
+// berth-stream-client bench-exec: URLs in on its stdin, one "done <exit> <stdout bytes>
+// <us>" (or "error <message>") line out per URL.
+struct StreamClient {
+  pid_t pid = -1;
+  FILE* in = nullptr;
+  FILE* out = nullptr;
+
+  void start(const std::string& binary, const std::string& err_path) {
+    int to_child[2], from_child[2];
+    if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0) throw Fatal{"pipe"};
+    pid = ::fork();
+    if (pid < 0) throw Fatal{"fork"};
+    if (pid == 0) {
+      ::dup2(to_child[0], 0);
+      ::dup2(from_child[1], 1);
+      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (err >= 0) ::dup2(err, 2);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::execl(binary.c_str(), binary.c_str(), "bench-exec", "--ping-ms", "0", "--timeout-sec", "600", nullptr);
+      ::_exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    in = ::fdopen(to_child[1], "w");
+    out = ::fdopen(from_child[0], "r");
+  }
+  // The session's exit code and stdout bytes.
+  std::pair<int, uint64_t> run(const std::string& url) {
+    std::fprintf(in, "%s\n", url.c_str());
+    std::fflush(in);
+    char line[4096];
+    if (!std::fgets(line, sizeof line, out)) throw Fatal{"berth-stream-client ended early (see its log)"};
+    int code = -1;
+    unsigned long long bytes = 0, us = 0;
+    if (std::sscanf(line, "done %d %llu %llu", &code, &bytes, &us) != 3)
+      throw Fatal{"berth-stream-client: " + trim_text(line)};
+    return {code, bytes};
+  }
+  ~StreamClient() {
+    if (in) std::fclose(in);
+    if (out) std::fclose(out);
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+double exec_sync_once(Runtime& r, const std::vector<std::string>& cmd) {
+  v1::ExecSyncRequest req;
+  req.set_container_id(r.stream_container);
+  for (auto& c : cmd) req.add_cmd(c);
+  req.set_timeout(60);
+  v1::ExecSyncResponse resp;
+  double t0 = now_ms();
+  auto s = r.rt->ExecSync(ctx().get(), req, &resp);
+  double t = now_ms() - t0;
+  if (!s.ok()) throw Fatal{r.name + ": ExecSync: " + status_text(s)};
+  if (resp.exit_code() != 0) throw Fatal{r.name + ": ExecSync exited " + std::to_string(resp.exit_code())};
+  return t;
+}
+
+// Exec through the URL; returns the milliseconds from the Exec call to the session's end.
+double exec_stream_once(Runtime& r, StreamClient& client, const std::vector<std::string>& cmd, uint64_t* bytes) {
+  v1::ExecRequest req;
+  req.set_container_id(r.stream_container);
+  for (auto& c : cmd) req.add_cmd(c);
+  req.set_stdout(true);
+  req.set_stderr(true);
+  v1::ExecResponse resp;
+  double t0 = now_ms();
+  auto s = r.rt->Exec(ctx().get(), req, &resp);
+  if (!s.ok()) throw Fatal{r.name + ": Exec: " + status_text(s)};
+  auto [code, got] = client.run(resp.url());
+  double t = now_ms() - t0;
+  if (code != 0) throw Fatal{r.name + ": streamed exec exited " + std::to_string(code)};
+  if (bytes) *bytes = got;
+  return t;
+}
+
 struct Bench {
   std::string tmp;
   std::string registry_host;
@@ -600,6 +694,8 @@ struct Bench {
     return out;
   }
   int iterations = 20, pods = 50;
+  int exec_runs = 100, stream_mib = 1024;
+  std::string stream_client;
 
   std::string log(const std::string& what) const { return tmp + "/logs/" + what; }
 
@@ -799,6 +895,46 @@ struct Bench {
     }
   }
 
+  // One pod per runtime; ExecSync and streamed exec of `true`, alternating call by
+  // call; then the large stream, alternating too.
+  void streaming_phase(std::vector<Runtime*>& rts) {
+    std::vector<std::unique_ptr<StreamClient>> clients;
+    for (Runtime* r : rts) {
+      PodTimes t = start_pod(*r, "stream");
+      if (!t.error.empty()) throw Fatal{r->name + ": streaming pod: " + t.error};
+      r->stream_container = t.container_id;
+      clients.push_back(std::make_unique<StreamClient>());
+      clients.back()->start(stream_client, log("stream-client-" + r->name));
+    }
+    const std::vector<std::string> true_cmd = {"/bin/true"};
+    // Warm-up, untimed.
+    for (size_t k = 0; k < rts.size(); ++k) {
+      exec_sync_once(*rts[k], true_cmd);
+      exec_stream_once(*rts[k], *clients[k], true_cmd, nullptr);
+    }
+    for (int i = 0; i < exec_runs; ++i)
+      for (size_t n = 0; n < rts.size(); ++n) {
+        check_stop();
+        size_t k = (static_cast<size_t>(i) + n) % rts.size();
+        rts[k]->exec_sync_ms.push_back(exec_sync_once(*rts[k], true_cmd));
+        rts[k]->exec_stream_ms.push_back(exec_stream_once(*rts[k], *clients[k], true_cmd, nullptr));
+      }
+    const std::vector<std::string> dd = {"/bin/dd", "if=/dev/zero", "bs=1048576", "count=" + std::to_string(stream_mib)};
+    for (int i = 0; i < 3; ++i)
+      for (size_t n = 0; n < rts.size(); ++n) {
+        check_stop();
+        size_t k = (static_cast<size_t>(i) + n) % rts.size();
+        uint64_t bytes = 0;
+        double ms = exec_stream_once(*rts[k], *clients[k], dd, &bytes);
+        if (bytes != static_cast<uint64_t>(stream_mib) << 20)
+          throw Fatal{rts[k]->name + ": streamed " + std::to_string(bytes) + " bytes, not " + std::to_string(stream_mib) +
+                      " MiB"};
+        rts[k]->throughput_mib_s.push_back(stream_mib / (ms / 1000.0));
+        say(rts[k]->name + ": " + std::to_string(stream_mib) + " MiB of stdout in " + fmt("%.0f ms", ms));
+      }
+    for (Runtime* r : rts) remove_all_pods(*r);
+  }
+
   void memory_phase(Runtime& r) {
     say(r.name + ": memory with " + std::to_string(pods) + " pods");
     std::set<std::pair<pid_t, unsigned long long>> before;
@@ -966,6 +1102,41 @@ void print_timing(const Bench& b) {
   }
 }
 
+void print_streaming(const Bench& b) {
+  const Runtime* be = &b.berth;
+  const Runtime* cd = b.have_ctd && !b.ctd.exec_sync_ms.empty() ? &b.ctd : nullptr;
+  if (be->exec_sync_ms.empty()) return;
+  std::printf("\nExec (ms; `true`, %d timed calls per runtime after one warm-up, alternating; streamed: from the Exec\n"
+              "call until the streaming client saw the exit status, SPDY/3.1 v4.channel.k8s.io via moby/spdystream)\n",
+              b.exec_runs);
+  std::printf("%-22s %11s %9s %15s %9s %18s\n", "call", "berth med", "p90", "containerd med", "p90", "containerd/berth");
+  auto row = [&](const char* label, const std::vector<double>& bv, const std::vector<double>* cv) {
+    std::string cmed = "-", cp90 = "-", ratio = "-";
+    if (cv && !cv->empty()) {
+      cmed = fmt("%.2f", median(*cv));
+      cp90 = fmt("%.2f", p90(*cv));
+      ratio = fmt("%.2fx", median(*cv) / median(bv));
+    }
+    std::printf("%-22s %11.2f %9.2f %15s %9s %18s\n", label, median(bv), p90(bv), cmed.c_str(), cp90.c_str(),
+                ratio.c_str());
+  };
+  row("ExecSync", be->exec_sync_ms, cd ? &cd->exec_sync_ms : nullptr);
+  row("Exec + stream", be->exec_stream_ms, cd ? &cd->exec_stream_ms : nullptr);
+  double bt = median(be->throughput_mib_s);
+  std::printf("stdout throughput (%d MiB, median of 3): berth %.0f MiB/s", b.stream_mib, bt);
+  if (cd) std::printf(", containerd %.0f MiB/s: %.2fx", median(cd->throughput_mib_s), bt / median(cd->throughput_mib_s));
+  std::printf("\n");
+  if (cd) {
+    bool sync = median(be->exec_sync_ms) < median(cd->exec_sync_ms);
+    bool stream = median(be->exec_stream_ms) < median(cd->exec_stream_ms);
+    bool tput = bt > median(cd->throughput_mib_s);
+    std::printf("GOAL faster than containerd: ExecSync %s, streamed exec %s, throughput %s\n", sync ? "MET" : "NOT MET",
+                stream ? "MET" : "NOT MET", tput ? "MET" : "NOT MET");
+  } else {
+    std::printf("GOAL faster than containerd: not judged (no containerd figures)\n");
+  }
+}
+
 void print_memory(const Bench& b) {
   const Runtime& be = b.berth;
   const Runtime* cd = b.have_ctd && b.ctd.mem_done ? &b.ctd : nullptr;
@@ -1074,10 +1245,14 @@ int usage(const char* argv0, int rc) {
       "  --pause-arg A      its argument (default `pause` with berth-shim, none otherwise)\n"
       "  --containerd PATH  containerd to compare with (default: from PATH)\n"
       "  --no-containerd    measure berth alone\n"
+      "  --stream-client P  berth-stream-client for the exec figures, default %s\n"
+      "  --exec-runs N      timed ExecSync and streamed exec calls per runtime (default 100)\n"
+      "  --stream-mib N     stdout streamed for the throughput figure (default 1024)\n"
+      "  --only-streaming   skip the pod start and memory phases\n"
       "  --workdir DIR      where the temp dir goes (default /tmp; keep it short: unix socket paths)\n"
       "  --keep             keep the temp dir (logs, configs)\n"
       "  --verbose          say more\n",
-      argv0, BERTHD_DEFAULT_BINARY, BERTH_SHIM_DEFAULT_BINARY, BERTH_DEFAULT_BINARY);
+      argv0, BERTHD_DEFAULT_BINARY, BERTH_SHIM_DEFAULT_BINARY, BERTH_DEFAULT_BINARY, STREAM_CLIENT_DEFAULT_BINARY);
   return rc;
 }
 
@@ -1085,12 +1260,13 @@ int usage(const char* argv0, int rc) {
 
 int main(int argc, char** argv) {
   Bench b;
-  bool keep = false, no_ctd = false;
+  bool keep = false, no_ctd = false, only_streaming = false;
   bool pause_arg_given = false;
   std::string workdir = "/tmp", containerd_path;
   b.berthd_bin = BERTHD_DEFAULT_BINARY;
   b.shim_bin = BERTH_SHIM_DEFAULT_BINARY;
   b.berth_bin = BERTH_DEFAULT_BINARY;
+  b.stream_client = STREAM_CLIENT_DEFAULT_BINARY;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> std::optional<std::string> {
@@ -1109,6 +1285,10 @@ int main(int argc, char** argv) {
     else if (auto v = value("--pause-arg")) b.pause_arg = *v, pause_arg_given = true;
     else if (auto v = value("--workdir")) workdir = *v;
     else if (auto v = value("--containerd")) containerd_path = *v;
+    else if (auto v = value("--stream-client")) b.stream_client = *v;
+    else if (auto v = value("--exec-runs")) b.exec_runs = std::atoi(v->c_str());
+    else if (auto v = value("--stream-mib")) b.stream_mib = std::atoi(v->c_str());
+    else if (a == "--only-streaming") only_streaming = true;
     else if (a == "--no-containerd") no_ctd = true;
     else if (a == "--keep") keep = true;
     else if (a == "--verbose" || a == "-v") g_verbose = true;
@@ -1118,8 +1298,8 @@ int main(int argc, char** argv) {
       return usage(argv[0], 2);
     }
   }
-  if (b.iterations <= 0 || b.pods <= 0) {
-    say("--iterations and --pods must be positive");
+  if (b.iterations <= 0 || b.pods <= 0 || b.exec_runs <= 0 || b.stream_mib <= 0) {
+    say("--iterations, --pods, --exec-runs and --stream-mib must be positive");
     return 2;
   }
   if (::geteuid() != 0) {
@@ -1259,8 +1439,16 @@ int main(int argc, char** argv) {
       it = rts.erase(it);
     }
 
-    // 4. Timed pods, round-robin with a rotating first runtime.
-    for (int i = 0; i < b.iterations; ++i) {
+    // 4. Streaming.
+    if (::access(b.stream_client.c_str(), X_OK) == 0) {
+      b.streaming_phase(rts);
+    } else {
+      say("********** streaming skipped: no berth-stream-client at " + b.stream_client +
+          " (build it: ninja berth-stream-client; needs golang-go) **********");
+    }
+
+    // 5. Timed pods, round-robin with a rotating first runtime.
+    for (int i = 0; i < (only_streaming ? 0 : b.iterations); ++i) {
       for (size_t k = 0; k < rts.size(); ++k) {
         Runtime& r = *rts[(static_cast<size_t>(i) + k) % rts.size()];
         check_stop();
@@ -1288,10 +1476,11 @@ int main(int argc, char** argv) {
               " | stop " + fmt("%.1f", rm.stop) + " remove " + fmt("%.1f", rm.remove) + " ms");
       }
     }
-    if (b.berth.start_total.empty()) throw Fatal{"berth: every timed pod failed; first: " + b.berth.first_error};
+    if (!only_streaming && b.berth.start_total.empty())
+      throw Fatal{"berth: every timed pod failed; first: " + b.berth.first_error};
 
-    // 5. Memory with --pods pods, one runtime at a time.
-    for (Runtime* r : rts) {
+    // 6. Memory with --pods pods, one runtime at a time.
+    for (Runtime* r : only_streaming ? std::vector<Runtime*>{} : rts) {
       try {
         b.memory_phase(*r);
       } catch (const Fatal& f) {
@@ -1304,7 +1493,7 @@ int main(int argc, char** argv) {
       }
     }
 
-    // 6. The tables.
+    // 7. The tables.
     std::printf("\nberth_cri_bench: CRI v1 over grpc++, the same client for both runtimes, in one run\n");
     std::printf("berth:      %s (berthd %s)\n", b.berth.version.c_str(), b.berthd_bin.c_str());
     if (b.have_ctd || !b.ctd.version.empty())
@@ -1317,8 +1506,11 @@ int main(int argc, char** argv) {
                 b.pause_arg.empty() ? "" : (" " + b.pause_arg).c_str());
     std::printf("machine: %u CPUs; load average (1, 5, 15 min) %s at the start, %s at the end\n",
                 std::thread::hardware_concurrency(), load_before.c_str(), loadavg().c_str());
-    print_timing(b);
-    print_memory(b);
+    if (!only_streaming) {
+      print_timing(b);
+      print_memory(b);
+    }
+    print_streaming(b);
     for (Runtime* r : {&b.berth, &b.ctd}) {
       if (r->failures) {
         std::printf("%s: %d failure(s); first: %s\n", r->name.c_str(), r->failures, r->first_error.c_str());
