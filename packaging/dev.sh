@@ -11,7 +11,8 @@ packages=(build-essential cmake ninja-build pkg-config git file python3
   libtomlplusplus-dev libgtest-dev libgmock-dev procps busybox-static crun runc
   docker-registry skopeo umoci apache2-utils openssl zstd
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libnghttp2-dev
-  containernetworking-plugins iproute2 iptables)
+  containernetworking-plugins iproute2 iptables
+  golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev)
 
 install_packages() {
   local missing=()
