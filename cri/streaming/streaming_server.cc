@@ -141,6 +141,23 @@ std::pair<std::unique_ptr<CommandSession>, CommandStreams> make_command(pod::Con
   return {std::make_unique<AttachSession>(containerizer, a), CommandStreams{a.stdin, a.stdout, a.stderr, a.tty}};
 }
 
+// Runs the command on its own thread once `ready` (the websocket announcement, or the
+// SPDY streams arriving) while this thread reads the client until it leaves.
+template <typename Connection, typename Channels>
+void run_command(ClientSocket& socket, Connection& conn, Channels& channels, CommandSession& command,
+                 const std::function<bool()>& ready) {
+  std::thread session([&] {
+    std::optional<CommandOutcome> outcome;
+    if (ready()) outcome = command.run(channels);
+    if (!outcome) return socket.shutdown();
+    channels.finish(*outcome);
+    socket.finish(kLinger);
+  });
+  conn.serve(channels);
+  channels.client_gone();
+  session.join();
+}
+
 }  // namespace
 
 StreamingServer::StreamingServer(pod::Containerizer& containerizer, StreamingServerOptions options)
@@ -322,16 +339,7 @@ void StreamingServer::serve_connection(UniqueFd fd) {
       }
       auto [command, streams] = make_command(containerizer_, *cached);
       WebSocketCommandChannels channels(conn, *command, streams, protocol->version);
-      std::thread session([&] {
-        std::optional<CommandOutcome> outcome;
-        if (channels.announce()) outcome = command->run(channels);
-        if (!outcome) return socket.shutdown();
-        channels.finish(*outcome);
-        socket.finish(kLinger);
-      });
-      conn.serve(channels);
-      channels.client_gone();
-      session.join();
+      run_command(socket, conn, channels, *command, [&] { return channels.announce().has_value(); });
     });
     return;
   }
@@ -373,16 +381,8 @@ void StreamingServer::serve_connection(UniqueFd fd) {
     }
     auto [command, streams] = make_command(containerizer_, *cached);
     SpdyCommandStreams channels(conn, *command, streams, protocol->version);
-    std::thread session([&] {
-      std::optional<CommandOutcome> outcome;
-      if (channels.wait_for_streams(options_.stream_creation_timeout)) outcome = command->run(channels);
-      if (!outcome) return socket.shutdown();
-      channels.finish(*outcome);
-      socket.finish(kLinger);
-    });
-    conn.serve(channels);
-    channels.client_gone();
-    session.join();
+    run_command(socket, conn, channels, *command,
+                [&] { return channels.wait_for_streams(options_.stream_creation_timeout); });
   });
 }
 

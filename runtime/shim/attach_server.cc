@@ -1,5 +1,7 @@
 #include "runtime/shim/attach_server.h"
 
+#include "runtime/shim/control_server.h"
+
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,24 +29,7 @@ char g_input[AttachServer::kMaxClients][kInputSize];
 AttachServer::~AttachServer() { close(); }
 
 int AttachServer::listen(const char* name) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (std::strlen(name) >= sizeof addr.sun_path) return ENAMETOOLONG;
-  std::strcpy(addr.sun_path, name);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno;
-  ::unlink(name);
-  // The socket file gets its mode at bind: no window in which others may connect.
-  mode_t old_mask = ::umask(0177);
-  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  int err = errno;
-  ::umask(old_mask);
-  if (rc != 0 || ::listen(fd, 16) != 0) {
-    if (rc == 0) err = errno;
-    ::close(fd);
-    return err;
-  }
-  listen_fd_ = fd;
+  if (int err = listen_private_socket(name, listen_fd_)) return err;
   name_ = name;
   return 0;
 }

@@ -14,7 +14,7 @@ namespace berth::shim {
 
 ControlServer::~ControlServer() { close(); }
 
-int ControlServer::listen(const char* name) {
+int listen_private_socket(const char* name, int& fd_out) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (std::strlen(name) >= sizeof addr.sun_path) return ENAMETOOLONG;
@@ -32,7 +32,12 @@ int ControlServer::listen(const char* name) {
     ::close(fd);
     return err;
   }
-  listen_fd_ = fd;
+  fd_out = fd;
+  return 0;
+}
+
+int ControlServer::listen(const char* name) {
+  if (int err = listen_private_socket(name, listen_fd_)) return err;
   name_ = name;
   return 0;
 }

@@ -12,6 +12,10 @@
 
 namespace berth::shim {
 
+// Binds and listens on `name` (relative to the working directory), mode 0600 from the
+// bind on, non-blocking. Returns 0 and sets `fd`, or an errno value.
+int listen_private_socket(const char* name, int& fd);
+
 class ControlHandler {
  public:
   // Fills `reply` (NUL-terminated, without the newline).
