@@ -211,6 +211,7 @@ StreamingServer::~StreamingServer() {
   std::unique_lock lock(sessions_mu_);
   stopping_ = true;
   for (auto* s : sockets_) s->shutdown();
+  for (int fd : reading_) ::shutdown(fd, SHUT_RDWR);
   sessions_cv_.wait(lock, [&] { return active_.load() == 0; });
 }
 
@@ -251,7 +252,18 @@ void StreamingServer::accept_loop() {
 }
 
 void StreamingServer::serve_connection(UniqueFd fd) {
+  // Until the request is in, stopping the server shuts the socket down directly.
+  {
+    std::lock_guard g(sessions_mu_);
+    if (stopping_) return;
+    reading_.insert(fd.get());
+  }
   auto head = read_request(fd.get(), options_.request_timeout);
+  {
+    std::lock_guard g(sessions_mu_);
+    reading_.erase(fd.get());
+    if (stopping_) return;
+  }
   if (!head) return;
   auto& [req, leftover] = *head;
 

@@ -75,6 +75,7 @@ class StreamingServer {
   std::mutex sessions_mu_;
   std::condition_variable sessions_cv_;
   std::set<ClientSocket*> sockets_;
+  std::set<int> reading_;  // connections whose HTTP request is not in yet
   bool stopping_ = false;
 };
 

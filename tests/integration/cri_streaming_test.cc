@@ -469,6 +469,29 @@ TEST_F(CriStreamingTest, ConnectionsBeyondTheCapAreTurnedAway) {
   EXPECT_EQ(run.result["exit_code"], 0) << run.err << run.result.dump();
 }
 
+TEST_F(CriStreamingTest, StoppingBerthdEndsSessionsAndSilentConnectionsAtOnce) {
+  std::string id = sleeper("stop");
+  BackgroundStreamClient client({"exec", "--url", exec_url(id, {"/bin/sh", "-c", "echo started; exec sleep 4545"}),
+                                 "--stdout", "--stderr"});
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (client.out_so_far().find("started") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_NE(client.out_so_far().find("started"), std::string::npos) << client.err_so_far();
+  // A connection that never sends its request (the request timeout is 10 s).
+  RawConnection silent(exec_url(id, {"/bin/true"}));
+  ASSERT_TRUE(silent.ok());
+  auto begin = std::chrono::steady_clock::now();
+  EXPECT_TRUE(d_->terminate());
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 5s);
+  EXPECT_TRUE(gone("sleep 4545"));
+  silent.read(2s);
+  EXPECT_TRUE(silent.eof());
+  // The container itself keeps running; the restarted daemon serves it again.
+  ASSERT_TRUE(d_->start()) << d_->error();
+  auto run = run_stream_client({"exec", "--url", exec_url(id, {"/bin/echo", "back"}), "--stdout", "--stderr"});
+  EXPECT_EQ(run.out, "back\n") << run.err;
+}
+
 // ---- attach ----------------------------------------------------------------------
 
 TEST_F(CriStreamingTest, AttachJoinsTheContainersOwnStdio) {
