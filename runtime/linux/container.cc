@@ -126,6 +126,16 @@ Result<> Container::start() {
     if (fds[0].revents & POLLHUP) ::usleep(1000);
   }
   ::unlink(fifo.c_str());
+  // The init holds the write end until it executes the user process (or dies
+  // in a startContainer hook); poststart hooks wait for that hang-up.
+  for (;;) {
+    pollfd fds[2] = {{fd.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
+    int n = ::poll(fds, pidfd ? 2 : 1, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || (fds[1].revents & POLLIN)) break;
+    char byte;
+    if ((fds[0].revents & POLLHUP) || ::read(fd.get(), &byte, 1) <= 0) break;
+  }
   auto spec = this->spec();
   if (spec) {
     auto r = run_hooks((*spec)->hooks.poststart, "poststart", oci_state_json(state_, status(), false));

@@ -197,13 +197,14 @@ void become_ns_root() {
     if (!started) _exit(1);
   } else {
     chan.close();
-    // Blocks until `berth start` opens the fifo for reading.
+    // Blocks until `berth start` opens the fifo for reading. The write end stays
+    // open (close-on-exec) so `berth start` sees the hang-up only once the user
+    // process is executed, and runs poststart hooks after it as the spec asks.
     int fifo = ::openat(ctx.state_dir_fd, "exec.fifo", O_WRONLY | O_CLOEXEC);
     if (fifo < 0 || ::write(fifo, "0", 1) != 1) {
       log::error("wait for start: " + std::string(std::strerror(errno)));
       _exit(1);
     }
-    ::close(fifo);
   }
   ::close(ctx.state_dir_fd);
   if (!ctx.spec->hooks.start_container.empty()) {
