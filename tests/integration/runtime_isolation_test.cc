@@ -97,10 +97,12 @@ TEST_F(Isolation, PidsLimitStopsForkLoop) {
   auto r = berth({"exec", id, "/bin/sh", "-c", "for i in $(seq 40); do sleep 1000 & done"});
   EXPECT_NE(r.err.find("fork"), std::string::npos) << "the shell reports the refused fork: " << r.err;
   auto pids = nlohmann::json::parse(berth({"ps", "--format", "json", id}).out);
-  // At the refusal the cgroup held 10: the init, the looping shell and 8 sleeps; the
-  // shell then gave up and exited.
-  EXPECT_EQ(pids.size(), 9u);
-  EXPECT_EQ(read_host("/sys/fs/cgroup/pids/berth/" + id + "/pids.current"), "9\n");
+  // At the refusal the cgroup held 10: the init, the looping shell and the sleeps,
+  // with perhaps one slot taken by the exec's short-lived helper; the shell then
+  // gave up and exited. Far from the 41 the loop wanted.
+  EXPECT_GE(pids.size(), 8u);
+  EXPECT_LE(pids.size(), 9u);
+  EXPECT_EQ(read_host("/sys/fs/cgroup/pids/berth/" + id + "/pids.current"), std::to_string(pids.size()) + "\n");
   auto events = read_host("/sys/fs/cgroup/pids/berth/" + id + "/pids.events");
   EXPECT_NE(events, "max 0\n") << "the kernel counted refused forks: " << events;
 }
