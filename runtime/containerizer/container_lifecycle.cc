@@ -168,22 +168,39 @@ Result<> Containerizer::Impl::start_container(const std::string& id) {
   if (rec->phase != ContainerPhase::created)
     return fail(EBUSY, "container " + id + " is " + phase_name(rec->phase) + ", not created");
   auto c = BERTH_TRY(Container::load(runtime_root(), id));
-  if (auto started = c.start(); !started) return std::unexpected(started.error().wrap("start container " + id));
   {
     std::lock_guard g(records_mu);
-    auto now = BERTH_TRY(records->container(id));
-    if (now && now->phase == ContainerPhase::created) {
-      now->phase = ContainerPhase::running;
-      now->started_at_ns = now_ns();
-      BERTH_TRY_VOID(records->update_container(*now));
-    } else if (now && now->started_at_ns == 0) {
-      // It already ran and exited before we got here; it did start.
-      now->started_at_ns = now->finished_at_ns;
-      BERTH_TRY_VOID(records->update_container(*now));
-    }
+    starting[id] = false;
   }
+  // Taken before the start signal: a brief container may have exited (and its
+  // exit time been recorded) by the time start returns.
+  int64_t start_ns = now_ns();
+  auto started = c.start();
+  std::lock_guard g(records_mu);
+  bool exited_meanwhile = starting[id];
+  starting.erase(id);
+  auto stopped_event = [&] {
+    if (exited_meanwhile) emit(EventType::container_stopped, id, rec->pod_id);
+  };
+  if (!started) {
+    stopped_event();
+    return std::unexpected(started.error().wrap("start container " + id));
+  }
+  Result<> recorded = [&]() -> Result<> {
+    auto now = BERTH_TRY(records->container(id));
+    if (!now) return {};
+    if (now->phase == ContainerPhase::created) {
+      now->phase = ContainerPhase::running;
+    } else if (now->started_at_ns != 0) {
+      return {};
+    }
+    // Otherwise it already ran and exited before we got here; it did start.
+    now->started_at_ns = start_ns;
+    return records->update_container(*now);
+  }();
   emit(EventType::container_started, id, rec->pod_id);
-  return {};
+  stopped_event();
+  return recorded;
 }
 
 Result<> Containerizer::Impl::kill_container(const std::string& id, int sig, bool all) {
@@ -247,7 +264,10 @@ void Containerizer::Impl::on_shim_exit(const std::string& id) {
       r.phase = ContainerPhase::exited;
       if (auto u = records->update_container(r); !u) log::error("record exit of " + id + ": " + u.error().message);
       exit_cv.notify_all();
-      emit(EventType::container_stopped, id, r.pod_id);
+      // Mid-start, the started event has not gone out yet; start_container sends
+      // this one after it.
+      if (auto s = starting.find(id); s != starting.end()) s->second = true;
+      else emit(EventType::container_stopped, id, r.pod_id);
       return;
     }
   }

@@ -35,6 +35,9 @@ struct Containerizer::Impl {
   Result<std::optional<ContainerRecord>> load_container(const std::string& id);
   // Exits land here; waiters re-read the record.
   std::condition_variable exit_cv;
+  // Containers inside start_container, under records_mu, and whether their exit
+  // arrived meanwhile: that exit's stopped event waits for the started event.
+  std::map<std::string, bool> starting;
 
   // One operation at a time per pod or container id.
   std::mutex locks_mu;
